@@ -1,0 +1,17 @@
+//! The PGM domain. Knows nothing of HTTP, storage engines or AWS.
+
+pub mod clock;
+pub mod config;
+pub mod event;
+pub mod money;
+pub mod payment;
+pub mod secret;
+pub mod signing;
+pub mod wire;
+
+pub use event::{EventType, NotificationEvent};
+pub use money::{Currency, Money, MoneyError};
+pub use payment::{ApiStatus, Payment, PaymentError, PaymentKind, PaymentState, StoredResponse};
+pub use secret::Secret;
+pub use wire::{PaymentRef, ValidationError};
+pub use config::{ConfigError, Env};

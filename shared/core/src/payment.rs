@@ -1,0 +1,479 @@
+//! A payment and its state machine. Every money invariant is checked here, in plain code; the
+//! stores only make sure that a payment is written back at the version it was read.
+
+use crate::money::{Money, MoneyError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where a payment stands, in more detail than the API's three values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentState {
+    /// The pay request is claimed; the provider has not answered (or its answer was lost).
+    Initiated,
+    /// The provider knows the payment and has not decided (3DS, app approval, bank delay).
+    Pending,
+    /// Pre-authorised: the funds are held until `/confirm` captures them.
+    Authorized,
+    /// The money is taken. Refunds only change the refunded amount.
+    Captured,
+    /// Declined, abandoned or expired. Final.
+    Failed,
+    /// An authorisation released without capture. Final.
+    Voided,
+}
+
+/// The API's view of a payment (`/status`, notifications).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ApiStatus {
+    Accepted,
+    Failed,
+    Pending,
+}
+
+impl PaymentState {
+    pub fn api_status(self) -> ApiStatus {
+        match self {
+            PaymentState::Initiated | PaymentState::Pending => ApiStatus::Pending,
+            PaymentState::Authorized | PaymentState::Captured => ApiStatus::Accepted,
+            PaymentState::Failed | PaymentState::Voided => ApiStatus::Failed,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, PaymentState::Failed | PaymentState::Voided)
+    }
+
+    /// Whether news from the provider may move a payment from `self` to `next`. States only
+    /// move forward: a late "pending" never undoes a capture, a late "approved" never revives
+    /// a payment we already reported as failed.
+    pub fn may_become(self, next: PaymentState) -> bool {
+        use PaymentState::*;
+        match (self, next) {
+            (a, b) if a == b => false,
+            (Initiated, _) => true,
+            (Pending, Authorized | Captured | Failed) => true,
+            (Authorized, Captured | Voided | Failed) => true,
+            _ => false,
+        }
+    }
+}
+
+/// How the payment came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentKind {
+    Single,
+    Recurrent,
+    Session,
+}
+
+/// A stored HTTP answer, replayed verbatim to idempotent retries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClaimState {
+    InProgress,
+    Completed,
+}
+
+/// The idempotency claim of the pay request. It lives on the payment itself because the pay's
+/// idempotency key is the payment's own key (shopTransactionID): one write claims both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayClaim {
+    pub request_hash: String,
+    pub state: ClaimState,
+    /// Unix ms after which another request may take over an `InProgress` claim.
+    pub lock_expires_at: i64,
+    pub response: Option<StoredResponse>,
+    /// The answer was a final KO: a different body may start a new attempt.
+    pub retryable: bool,
+    /// Increases with every attempt; part of the provider-side idempotency key.
+    pub attempt: u32,
+}
+
+/// What a duplicate pay request should get, given the stored payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayDuplicate {
+    Replay(StoredResponse),
+    InProgress { retry_after_secs: u64 },
+    Conflict,
+    /// The earlier request died holding the claim: take over, but ask the provider first.
+    TakeOver,
+    /// The earlier attempt ended in a final KO and this body differs: a fresh attempt.
+    NewAttempt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RefundState {
+    /// Counted against what remains before the provider is asked, so that concurrent refunds
+    /// can never together exceed the captured amount.
+    Reserved,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    pub amount_minor: i64,
+    pub state: RefundState,
+    pub provider_refund_id: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentError {
+    #[error("the payment is {state:?}; it cannot be {action}")]
+    InvalidState {
+        state: PaymentState,
+        action: &'static str,
+    },
+    #[error("the amount exceeds what remains ({remaining})")]
+    AmountExceedsRemaining { remaining: Money },
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    #[error("no refund {0} on this payment")]
+    UnknownRefund(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub shop_transaction_id: String,
+    pub provider: String,
+    pub method: String,
+    pub kind: PaymentKind,
+    /// The amount asked for (and authorised, once the provider says so).
+    pub amount: Money,
+    pub state: PaymentState,
+    pub provider_payment_id: Option<String>,
+    pub captured_minor: i64,
+    pub refunded_minor: i64,
+    pub refunds: Vec<Refund>,
+    pub result_description: String,
+    pub redirect_url: Option<String>,
+    pub redirect_url_mobile: Option<String>,
+    pub recurrence_token: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub claim: PayClaim,
+    /// Optimistic-concurrency version: a store writes a payment only over `version - 1`.
+    pub version: u64,
+    /// Sequence of the last notification event (per payment, increasing).
+    pub event_sequence: u64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// How long a pay may hold its claim before a retry may take it over.
+pub const PAY_LOCK_MS: i64 = 60_000;
+
+pub struct NewPayment {
+    pub shop_transaction_id: String,
+    pub provider: String,
+    pub method: String,
+    pub kind: PaymentKind,
+    pub amount: Money,
+    pub metadata: BTreeMap<String, String>,
+    pub request_hash: String,
+    pub now: i64,
+}
+
+impl Payment {
+    /// A payment whose pay request has just been claimed (version 1, state `Initiated`).
+    pub fn claimed(new: NewPayment) -> Payment {
+        Payment {
+            shop_transaction_id: new.shop_transaction_id,
+            provider: new.provider,
+            method: new.method,
+            kind: new.kind,
+            amount: new.amount,
+            state: PaymentState::Initiated,
+            provider_payment_id: None,
+            captured_minor: 0,
+            refunded_minor: 0,
+            refunds: Vec::new(),
+            result_description: "Payment started".into(),
+            redirect_url: None,
+            redirect_url_mobile: None,
+            recurrence_token: None,
+            metadata: new.metadata,
+            claim: PayClaim {
+                request_hash: new.request_hash,
+                state: ClaimState::InProgress,
+                lock_expires_at: new.now + PAY_LOCK_MS,
+                response: None,
+                retryable: false,
+                attempt: 1,
+            },
+            version: 1,
+            event_sequence: 0,
+            created_at: new.now,
+            updated_at: new.now,
+        }
+    }
+
+    /// Decides what a pay request for an already known shopTransactionID gets.
+    pub fn classify_duplicate(&self, request_hash: &str, now: i64) -> PayDuplicate {
+        let same_body = self.claim.request_hash == request_hash;
+        match self.claim.state {
+            ClaimState::Completed if same_body => match &self.claim.response {
+                Some(response) => PayDuplicate::Replay(response.clone()),
+                None => PayDuplicate::Conflict,
+            },
+            ClaimState::Completed if self.claim.retryable && self.state.is_final() => {
+                PayDuplicate::NewAttempt
+            }
+            ClaimState::Completed => PayDuplicate::Conflict,
+            ClaimState::InProgress if !same_body => PayDuplicate::Conflict,
+            ClaimState::InProgress if now < self.claim.lock_expires_at => {
+                let ms_left = (self.claim.lock_expires_at - now).max(0) as u64;
+                PayDuplicate::InProgress {
+                    retry_after_secs: ms_left.div_ceil(1000).clamp(1, 60),
+                }
+            }
+            ClaimState::InProgress => PayDuplicate::TakeOver,
+        }
+    }
+
+    /// Starts another attempt on this payment (after a final KO, or taking over a dead claim).
+    /// Returns the next version to be written over the current one.
+    pub fn restart_attempt(&self, fresh: NewPayment, takeover: bool) -> Payment {
+        let mut next = if takeover {
+            self.clone()
+        } else {
+            let mut p = Payment::claimed(fresh);
+            p.created_at = self.created_at;
+            p.event_sequence = self.event_sequence;
+            p
+        };
+        next.claim.state = ClaimState::InProgress;
+        next.claim.lock_expires_at = next.updated_at.max(self.updated_at) + PAY_LOCK_MS;
+        next.claim.attempt = self.claim.attempt + 1;
+        next.claim.response = None;
+        next.claim.retryable = false;
+        next.version = self.version + 1;
+        next
+    }
+
+    /// Records news from the provider. Returns whether the state changed (and so whether the
+    /// merchant has something to be told).
+    pub fn observe(&mut self, next: PaymentState, description: &str, now: i64) -> bool {
+        if !self.state.may_become(next) {
+            return false;
+        }
+        self.state = next;
+        self.result_description = description.to_owned();
+        if next == PaymentState::Captured && self.captured_minor == 0 {
+            self.captured_minor = self.amount.minor();
+        }
+        self.updated_at = now;
+        true
+    }
+
+    /// Captures a pre-authorised payment, for at most the authorised amount.
+    pub fn capture(&mut self, amount: Money, now: i64) -> Result<(), PaymentError> {
+        if self.state != PaymentState::Authorized {
+            return Err(PaymentError::InvalidState {
+                state: self.state,
+                action: "confirmed",
+            });
+        }
+        self.check_currency(amount)?;
+        if amount.minor() > self.amount.minor() {
+            return Err(PaymentError::AmountExceedsRemaining {
+                remaining: self.amount,
+            });
+        }
+        self.state = PaymentState::Captured;
+        self.captured_minor = amount.minor();
+        self.result_description = "Payment captured".into();
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// What can still be refunded: captured less refunded less refunds in flight.
+    pub fn refundable(&self) -> Money {
+        let reserved: i64 = self
+            .refunds
+            .iter()
+            .filter(|r| r.state == RefundState::Reserved)
+            .map(|r| r.amount_minor)
+            .sum();
+        let minor = (self.captured_minor - self.refunded_minor - reserved).max(0);
+        Money::from_minor(minor, self.amount.currency()).expect("never above the captured amount")
+    }
+
+    /// Reserves `amount` for refund `id`. `None` refunds everything that remains.
+    pub fn reserve_refund(
+        &mut self,
+        id: &str,
+        amount: Option<Money>,
+        now: i64,
+    ) -> Result<Money, PaymentError> {
+        if self.state != PaymentState::Captured {
+            return Err(PaymentError::InvalidState {
+                state: self.state,
+                action: "refunded",
+            });
+        }
+        let remaining = self.refundable();
+        let amount = match amount {
+            Some(a) => {
+                self.check_currency(a)?;
+                a
+            }
+            None => remaining,
+        };
+        if amount.is_zero() || amount.minor() > remaining.minor() {
+            return Err(PaymentError::AmountExceedsRemaining { remaining });
+        }
+        self.refunds.push(Refund {
+            id: id.to_owned(),
+            amount_minor: amount.minor(),
+            state: RefundState::Reserved,
+            provider_refund_id: None,
+            created_at: now,
+        });
+        self.updated_at = now;
+        Ok(amount)
+    }
+
+    /// Settles a reserved refund with the provider's answer.
+    pub fn settle_refund(
+        &mut self,
+        id: &str,
+        succeeded: bool,
+        provider_refund_id: Option<String>,
+        now: i64,
+    ) -> Result<(), PaymentError> {
+        let refund = self
+            .refunds
+            .iter_mut()
+            .find(|r| r.id == id && r.state == RefundState::Reserved)
+            .ok_or_else(|| PaymentError::UnknownRefund(id.to_owned()))?;
+        refund.state = if succeeded {
+            RefundState::Succeeded
+        } else {
+            RefundState::Failed
+        };
+        refund.provider_refund_id = provider_refund_id;
+        if succeeded {
+            self.refunded_minor += refund.amount_minor;
+        }
+        self.updated_at = now;
+        Ok(())
+    }
+
+    pub fn refunded(&self) -> Money {
+        Money::from_minor(self.refunded_minor, self.amount.currency()).expect("bounded")
+    }
+
+    fn check_currency(&self, amount: Money) -> Result<(), PaymentError> {
+        if amount.currency() != self.amount.currency() {
+            return Err(MoneyError::CurrencyMismatch(amount.currency(), self.amount.currency()).into());
+        }
+        Ok(())
+    }
+
+    /// Marks the pay claim done with the response every retry will get.
+    pub fn complete_claim(&mut self, response: StoredResponse, final_ko: bool) {
+        self.claim.state = ClaimState::Completed;
+        self.claim.response = Some(response);
+        self.claim.retryable = final_ko;
+    }
+
+    /// The next version of this payment, to be written over the current one.
+    pub fn bump(&mut self, now: i64) {
+        self.version += 1;
+        self.updated_at = self.updated_at.max(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Currency;
+
+    fn payment(minor: i64) -> Payment {
+        Payment::claimed(NewPayment {
+            shop_transaction_id: "order-1".into(),
+            provider: "sandbox".into(),
+            method: "credit-cards".into(),
+            kind: PaymentKind::Single,
+            amount: Money::from_minor(minor, Currency::EUR).unwrap(),
+            metadata: BTreeMap::new(),
+            request_hash: "h1".into(),
+            now: 1_000,
+        })
+    }
+
+    fn eur(minor: i64) -> Money {
+        Money::from_minor(minor, Currency::EUR).unwrap()
+    }
+
+    #[test]
+    fn states_only_move_forward() {
+        use PaymentState::*;
+        assert!(Initiated.may_become(Captured));
+        assert!(Pending.may_become(Failed));
+        assert!(!Captured.may_become(Pending));
+        assert!(!Captured.may_become(Failed));
+        assert!(!Failed.may_become(Captured));
+        assert!(!Pending.may_become(Pending));
+        assert_eq!(Authorized.api_status(), ApiStatus::Accepted);
+        assert_eq!(Initiated.api_status(), ApiStatus::Pending);
+        assert_eq!(Voided.api_status(), ApiStatus::Failed);
+    }
+
+    #[test]
+    fn refunds_never_exceed_the_captured_amount() {
+        let mut p = payment(1000);
+        assert!(p.reserve_refund("r0", Some(eur(1)), 2).is_err(), "not captured yet");
+        assert!(p.observe(PaymentState::Captured, "ok", 2));
+        assert_eq!(p.reserve_refund("r1", Some(eur(400)), 3).unwrap(), eur(400));
+        assert_eq!(p.reserve_refund("r2", Some(eur(400)), 3).unwrap(), eur(400));
+        // Both still in flight: only 200 remain.
+        assert_eq!(
+            p.reserve_refund("r3", Some(eur(300)), 3),
+            Err(PaymentError::AmountExceedsRemaining { remaining: eur(200) })
+        );
+        p.settle_refund("r1", true, None, 4).unwrap();
+        p.settle_refund("r2", false, None, 4).unwrap();
+        assert_eq!(p.refundable(), eur(600));
+        assert_eq!(p.reserve_refund("r4", None, 5).unwrap(), eur(600));
+        p.settle_refund("r4", true, None, 5).unwrap();
+        assert_eq!(p.refunded(), eur(1000));
+        assert!(p.reserve_refund("r5", None, 6).is_err());
+    }
+
+    #[test]
+    fn capture_is_bounded_by_the_authorisation() {
+        let mut p = payment(1000);
+        assert!(p.capture(eur(1000), 2).is_err(), "not authorised yet");
+        p.observe(PaymentState::Authorized, "held", 2);
+        assert!(p.capture(eur(1001), 3).is_err());
+        p.capture(eur(800), 3).unwrap();
+        assert_eq!(p.captured_minor, 800);
+        assert_eq!(p.refundable(), eur(800));
+    }
+
+    #[test]
+    fn duplicates_are_classified_like_stripe_does() {
+        let mut p = payment(1000);
+        assert!(matches!(p.classify_duplicate("h1", 2_000), PayDuplicate::InProgress { .. }));
+        assert_eq!(p.classify_duplicate("h2", 2_000), PayDuplicate::Conflict);
+        assert_eq!(p.classify_duplicate("h1", 1_000 + PAY_LOCK_MS), PayDuplicate::TakeOver);
+        let response = StoredResponse { status: 200, body: "{}".into() };
+        p.observe(PaymentState::Failed, "declined", 3);
+        p.complete_claim(response.clone(), true);
+        assert_eq!(p.classify_duplicate("h1", 4), PayDuplicate::Replay(response));
+        assert_eq!(p.classify_duplicate("h2", 4), PayDuplicate::NewAttempt);
+    }
+}

@@ -1,0 +1,9 @@
+//! Payment providers: the [`Provider`] port, the registry built from `ENABLED_PROVIDERS`, and one
+//! module per provider (adapter + its wire types).
+
+mod port;
+pub mod registry;
+pub mod sandbox;
+
+pub use port::*;
+pub use registry::{ProviderDeps, Registry};

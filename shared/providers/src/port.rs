@@ -1,0 +1,277 @@
+//! The provider port: what the PGM asks of a payment provider, in domain terms.
+
+use async_trait::async_trait;
+use pgm_core::wire::{PayCommand, SessionOpenCommand};
+use pgm_core::{Money, Payment, PaymentState};
+
+/// Every operation of the API that reaches a provider. A provider that does not serve one
+/// answers `NotSupported`, which the API turns into 501 `NOT_SUPPORTED_BY_PROVIDER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operation {
+    Pay,
+    PayRecurrent,
+    Confirm,
+    Refund,
+    Callback,
+    Check,
+    Status,
+    SessionOpen,
+    SessionConfirm,
+    SessionVoid,
+    SessionRefund,
+    SessionCheck,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 12] = [
+        Operation::Pay,
+        Operation::PayRecurrent,
+        Operation::Confirm,
+        Operation::Refund,
+        Operation::Callback,
+        Operation::Check,
+        Operation::Status,
+        Operation::SessionOpen,
+        Operation::SessionConfirm,
+        Operation::SessionVoid,
+        Operation::SessionRefund,
+        Operation::SessionCheck,
+    ];
+
+    /// The route suffix, as in the API document and the README's support matrix.
+    pub fn route(self) -> &'static str {
+        match self {
+            Operation::Pay => "pay",
+            Operation::PayRecurrent => "pay/recurrent",
+            Operation::Confirm => "confirm",
+            Operation::Refund => "refund",
+            Operation::Callback => "callback",
+            Operation::Check => "check",
+            Operation::Status => "status",
+            Operation::SessionOpen => "session/open",
+            Operation::SessionConfirm => "session/confirm",
+            Operation::SessionVoid => "session/void",
+            Operation::SessionRefund => "session/refund",
+            Operation::SessionCheck => "session/check",
+        }
+    }
+}
+
+/// What a provider said about a payment it was asked to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayOutcome {
+    /// The provider's id for the payment (v2 `paymentID`). `None` only with a decline that
+    /// created nothing at the provider.
+    pub provider_payment_id: Option<String>,
+    /// `Pending` (with or without a redirect), `Authorized`, `Captured` or `Failed`.
+    pub state: PaymentState,
+    pub description: String,
+    pub redirect_url: Option<String>,
+    pub redirect_url_mobile: Option<String>,
+    /// For recurrent payments: what later instalments charge against.
+    pub recurrence_token: Option<String>,
+}
+
+/// What the provider says a payment's state is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusOutcome {
+    pub state: PaymentState,
+    pub description: String,
+    /// Set when the provider reveals an id we did not know (e.g. after a lost pay answer).
+    pub provider_payment_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundOutcome {
+    pub succeeded: bool,
+    pub provider_refund_id: Option<String>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureOutcome {
+    pub succeeded: bool,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOpened {
+    pub session_token: String,
+    /// The state the payment starts in (`Pending` until the buyer acts, or `Authorized`).
+    pub state: PaymentState,
+    pub redirect_url: Option<String>,
+}
+
+/// An incoming webhook, as raw as it came: signatures are computed over raw bytes.
+#[derive(Debug, Clone)]
+pub struct CallbackRequest {
+    pub method: http::Method,
+    /// The raw query string, without `?`.
+    pub query: String,
+    pub headers: http::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl CallbackRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The query parameters, decoded.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        serde_urlencoded::from_str(&self.query).unwrap_or_default()
+    }
+
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// Which payment a callback is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackSubject {
+    ShopTransactionId(String),
+    ProviderPaymentId(String),
+}
+
+/// What the provider answers to a callback: most want a bare 200.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackAck {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Default for CallbackAck {
+    fn default() -> Self {
+        CallbackAck {
+            status: 200,
+            content_type: "application/json",
+            body: "{\"received\":true}".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    /// A callback about a payment. `verified` is the state the provider vouched for with a
+    /// valid signature; `None` means the callback was only a trigger (unsigned providers) and
+    /// the PGM must ask the provider for the status before believing anything.
+    Payment {
+        subject: CallbackSubject,
+        verified: Option<StatusOutcome>,
+        ack: CallbackAck,
+    },
+    /// A genuine callback about something we do not track (another event type).
+    Ignored { ack: CallbackAck },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("this provider does not support that operation")]
+    NotSupported,
+    /// 5xx, timeout, connection reset: the outcome is unknown and must be settled later.
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    /// The provider refused the request (4xx): a definite no.
+    #[error("provider rejected the request: {message}")]
+    Rejected {
+        code: Option<String>,
+        message: String,
+    },
+    /// The provider has no such payment (e.g. a pay that never reached it).
+    #[error("the provider has no such payment")]
+    NotFound,
+    /// A callback whose signature is missing, wrong or stale.
+    #[error("invalid callback signature: {0}")]
+    InvalidSignature(String),
+    /// A callback we cannot read.
+    #[error("malformed callback: {0}")]
+    InvalidCallback(String),
+    /// The request lacks something this provider needs (e.g. Stripe's successRedirect).
+    #[error("{field}: {message}")]
+    InvalidRequest { field: String, message: String },
+}
+
+impl ProviderError {
+    /// Classifies a transport error from reqwest: nothing there is a definite no.
+    pub fn transport(e: &reqwest::Error) -> ProviderError {
+        let kind = if e.is_timeout() {
+            "timeout"
+        } else if e.is_connect() {
+            "connection failed"
+        } else {
+            "transport error"
+        };
+        // The URL is left out on purpose: some providers put credentials in query strings.
+        ProviderError::Unavailable(kind.to_owned())
+    }
+}
+
+/// A payment provider. One module per provider implements it, with its wire types beside it.
+/// Methods get the stored [`Payment`] where one exists; its `provider_payment_id` is what the
+/// provider knows the payment by.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The route segment (`stripe`, `gestpay`, …).
+    fn name(&self) -> &'static str;
+
+    /// The payment-method segments this provider serves.
+    fn methods(&self) -> &'static [&'static str];
+
+    /// Whether the operation is served. Must agree with what the methods below do: the
+    /// README's support matrix is generated from it and a test compares both.
+    fn supports(&self, op: Operation) -> bool;
+
+    async fn pay(&self, cmd: &PayCommand) -> Result<PayOutcome, ProviderError>;
+
+    async fn pay_recurrent(&self, _cmd: &PayCommand) -> Result<PayOutcome, ProviderError> {
+        Err(ProviderError::NotSupported)
+    }
+
+    /// Captures a pre-authorised payment.
+    async fn confirm(&self, _payment: &Payment, _amount: Money) -> Result<CaptureOutcome, ProviderError> {
+        Err(ProviderError::NotSupported)
+    }
+
+    /// Releases an authorisation (session void).
+    async fn void(&self, _payment: &Payment) -> Result<CaptureOutcome, ProviderError> {
+        Err(ProviderError::NotSupported)
+    }
+
+    /// Refunds `amount` of a captured payment. `refund_id` is ours and unique per refund: use
+    /// it as the provider-side idempotency key where the provider has one.
+    async fn refund(
+        &self,
+        _payment: &Payment,
+        _amount: Money,
+        _refund_id: &str,
+    ) -> Result<RefundOutcome, ProviderError> {
+        Err(ProviderError::NotSupported)
+    }
+
+    /// Asks the provider where the payment stands. Also used to settle a pay whose answer was
+    /// lost: then `provider_payment_id` may be `None` and the provider is asked by our
+    /// shopTransactionID where it can be.
+    async fn status(&self, _payment: &Payment) -> Result<StatusOutcome, ProviderError> {
+        Err(ProviderError::NotSupported)
+    }
+
+    /// Verifies and reads a webhook.
+    async fn callback(&self, _req: &CallbackRequest) -> Result<CallbackOutcome, ProviderError> {
+        Err(ProviderError::NotSupported)
+    }
+
+    async fn session_open(&self, _cmd: &SessionOpenCommand) -> Result<SessionOpened, ProviderError> {
+        Err(ProviderError::NotSupported)
+    }
+
+    /// Pages this provider serves from the PGM's own host (only the sandbox has any: its
+    /// hosted 3DS page). Mounted beside the API routes.
+    fn hosted_routes(&self) -> Option<axum::Router> {
+        None
+    }
+}

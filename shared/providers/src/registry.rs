@@ -1,0 +1,88 @@
+//! Which providers run, built once at start from the environment.
+
+use crate::sandbox::{Sandbox, SandboxLedger};
+use crate::Provider;
+use pgm_core::{ConfigError, Env};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Every provider name the API knows, in the order of the API document.
+pub const KNOWN_PROVIDERS: &[&str] = &[
+    "sandbox", "gestpay", "satispay", "unicredit", "braintree", "scalapay", "safecharge", "soisy",
+    "stripe", "bpc", "paymentz",
+];
+
+/// What adapters are built with: made once per process, shared by all.
+#[derive(Clone)]
+pub struct ProviderDeps {
+    /// One pooled HTTP client for every provider (timeouts set per request by adapters).
+    pub http: reqwest::Client,
+    /// `PGM_PUBLIC_URL`: where providers reach us (callbacks, hosted pages). No trailing slash.
+    pub public_url: String,
+    /// The sandbox's own books (the "provider side" state), kept in the PGM's store.
+    pub sandbox_ledger: Arc<dyn SandboxLedger>,
+}
+
+impl ProviderDeps {
+    /// The URL a provider calls back: `{PGM_PUBLIC_URL}/{provider}/callback`.
+    pub fn callback_url(&self, provider: &str) -> String {
+        format!("{}/{provider}/callback", self.public_url)
+    }
+}
+
+/// The enabled providers, by route name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    providers: BTreeMap<&'static str, Arc<dyn Provider>>,
+}
+
+impl Registry {
+    /// Builds the providers named in `ENABLED_PROVIDERS` (default `sandbox`). A provider whose
+    /// settings are missing or malformed stops the process with the variable's name.
+    pub fn from_env(env: &Env, deps: &ProviderDeps) -> Result<Registry, ConfigError> {
+        const VAR: &str = "ENABLED_PROVIDERS";
+        let mut registry = Registry::default();
+        for name in env.get(VAR).unwrap_or("sandbox").split(',').map(str::trim) {
+            let name = canonical_name(name);
+            let provider: Arc<dyn Provider> = match name {
+                "sandbox" => Arc::new(Sandbox::from_env(env, deps)?),
+                "" => continue,
+                known if KNOWN_PROVIDERS.contains(&known) => {
+                    return Err(ConfigError::new(
+                        VAR,
+                        format!("provider `{known}` is not available in this build yet"),
+                    ))
+                }
+                other => {
+                    return Err(ConfigError::new(
+                        VAR,
+                        format!("unknown provider `{other}` (known: {})", KNOWN_PROVIDERS.join(", ")),
+                    ))
+                }
+            };
+            registry.insert(provider);
+        }
+        Ok(registry)
+    }
+
+    pub fn insert(&mut self, provider: Arc<dyn Provider>) {
+        self.providers.insert(provider.name(), provider);
+    }
+
+    /// The provider serving route segment `name` (aliases accepted).
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
+        self.providers.get(canonical_name(name))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
+        self.providers.values()
+    }
+}
+
+/// `axerve` is Axerve's new name for GestPay; both route segments reach the same adapter.
+pub fn canonical_name(name: &str) -> &str {
+    match name {
+        "axerve" => "gestpay",
+        other => other,
+    }
+}
