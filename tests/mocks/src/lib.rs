@@ -1,0 +1,8 @@
+//! Mock servers that behave like the providers' real APIs, for tests. Each module follows its
+//! provider's documented wire format (not our adapter's convenience) and rejects what the real
+//! API rejects, so that an adapter bug cannot pass. Every mock can be told to fail the way
+//! networks fail: see [`Fault`].
+
+mod server;
+
+pub use server::{Fault, Faults, MockServer};
