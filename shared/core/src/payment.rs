@@ -183,6 +183,8 @@ pub struct NewPayment {
     pub metadata: BTreeMap<String, String>,
     pub request_hash: String,
     pub now: i64,
+    /// How long the claim blocks duplicates before a retry may take it over.
+    pub lock_ms: i64,
 }
 
 impl Payment {
@@ -207,7 +209,7 @@ impl Payment {
             claim: PayClaim {
                 request_hash: new.request_hash,
                 state: ClaimState::InProgress,
-                lock_expires_at: new.now + PAY_LOCK_MS,
+                lock_expires_at: new.now + new.lock_ms,
                 response: None,
                 retryable: false,
                 attempt: 1,
@@ -244,7 +246,11 @@ impl Payment {
 
     /// Starts another attempt on this payment (after a final KO, or taking over a dead claim).
     /// Returns the next version to be written over the current one.
+    /// A takeover keeps the attempt number, so the provider-side idempotency key is the same
+    /// and even a blind retry could not charge twice.
     pub fn restart_attempt(&self, fresh: NewPayment, takeover: bool) -> Payment {
+        let lock_ms = fresh.lock_ms;
+        let now = fresh.now;
         let mut next = if takeover {
             self.clone()
         } else {
@@ -254,8 +260,9 @@ impl Payment {
             p
         };
         next.claim.state = ClaimState::InProgress;
-        next.claim.lock_expires_at = next.updated_at.max(self.updated_at) + PAY_LOCK_MS;
-        next.claim.attempt = self.claim.attempt + 1;
+        next.claim.lock_expires_at = now + lock_ms;
+        next.claim.attempt = self.claim.attempt + u32::from(!takeover);
+        next.updated_at = now.max(self.updated_at);
         next.claim.response = None;
         next.claim.retryable = false;
         next.version = self.version + 1;
@@ -411,6 +418,7 @@ mod tests {
             metadata: BTreeMap::new(),
             request_hash: "h1".into(),
             now: 1_000,
+            lock_ms: PAY_LOCK_MS,
         })
     }
 

@@ -213,6 +213,9 @@ pub enum PayResult {
     Ok,
     Ko,
     RedirectToUrl,
+    /// ext: the outcome is not known yet (provider unreachable, or a payment the provider
+    /// settles later). Never a failure: `/status`, `/check` and the notification settle it.
+    Pending,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
