@@ -33,23 +33,55 @@ async fn bad_pay_requests_are_4xx_problems_and_change_nothing() {
         let answer = pgm.post_raw(pay, "application/json", raw).await;
         assert!(answer.status < 500, "{name}: {}", answer.text);
         let problem = answer.problem(status, code);
-        assert!(!problem["detail"].as_str().unwrap_or_default().is_empty(), "{name}: no detail");
+        assert!(
+            !problem["detail"].as_str().unwrap_or_default().is_empty(),
+            "{name}: no detail"
+        );
     }
     // The field is named.
-    let answer = pgm.post_raw(pay, "application/json", body(json!("5.001")).to_string()).await;
+    let answer = pgm
+        .post_raw(pay, "application/json", body(json!("5.001")).to_string())
+        .await;
     assert_eq!(answer.json()["field"], "amount");
-    let answer = pgm.post_raw(pay, "application/json", json!({"amount": "5.00"}).to_string()).await;
-    assert!(answer.json()["detail"].as_str().unwrap().contains("shopTransactionID"), "{}", answer.text);
+    let answer = pgm
+        .post_raw(
+            pay,
+            "application/json",
+            json!({"amount": "5.00"}).to_string(),
+        )
+        .await;
+    assert!(
+        answer.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("shopTransactionID"),
+        "{}",
+        answer.text
+    );
 
-    pgm.post_raw(pay, "text/plain", body(json!("5.00")).to_string()).await.problem(415, "UNSUPPORTED_MEDIA_TYPE");
-    pgm.post("/nope/credit-cards/pay", &body(json!("5.00"))).await.problem(404, "PROVIDER_NOT_FOUND");
-    pgm.post("/stripe/stripe/pay", &body(json!("5.00"))).await.problem(404, "PROVIDER_NOT_FOUND");
-    pgm.post("/sandbox/bitcoin/pay", &body(json!("5.00"))).await.problem(404, "METHOD_NOT_FOUND");
-    pgm.get("/sandbox/credit-cards/pay").await.problem(405, "METHOD_NOT_ALLOWED");
-    pgm.get("/nothing/here/at/all").await.problem(404, "ROUTE_NOT_FOUND");
+    pgm.post_raw(pay, "text/plain", body(json!("5.00")).to_string())
+        .await
+        .problem(415, "UNSUPPORTED_MEDIA_TYPE");
+    pgm.post("/nope/credit-cards/pay", &body(json!("5.00")))
+        .await
+        .problem(404, "PROVIDER_NOT_FOUND");
+    pgm.post("/stripe/stripe/pay", &body(json!("5.00")))
+        .await
+        .problem(404, "PROVIDER_NOT_FOUND");
+    pgm.post("/sandbox/bitcoin/pay", &body(json!("5.00")))
+        .await
+        .problem(404, "METHOD_NOT_FOUND");
+    pgm.get("/sandbox/credit-cards/pay")
+        .await
+        .problem(405, "METHOD_NOT_ALLOWED");
+    pgm.get("/nothing/here/at/all")
+        .await
+        .problem(404, "ROUTE_NOT_FOUND");
 
     // None of it left a trace.
-    pgm.get("/sandbox/status?shopTransactionId=b-1").await.problem(404, "PAYMENT_NOT_FOUND");
+    pgm.get("/sandbox/status?shopTransactionId=b-1")
+        .await
+        .problem(404, "PAYMENT_NOT_FOUND");
     assert!(pgm.sandbox_charges("b-1").await.is_empty());
 }
 
@@ -58,17 +90,57 @@ async fn bad_refunds_checks_and_sessions_are_4xx_problems() {
     let pgm = TestServer::start(&[]).await;
     pgm.pay("b-paid", "10.00", "tok_ok").await;
     let refund = "/sandbox/credit-cards/refund";
-    pgm.post(refund, &json!({"amount": "1.00"})).await.problem(400, "VALIDATION_FAILED");
-    pgm.post(refund, &json!({"shopTransactionID": "b-paid", "amount": "1.001"})).await.problem(400, "VALIDATION_FAILED");
-    pgm.post(refund, &json!({"shopTransactionID": "b-paid", "amount": "0"})).await.problem(400, "VALIDATION_FAILED");
-    pgm.post(refund, &json!({"shopTransactionID": "b-paid", "amount": "-1"})).await.problem(400, "VALIDATION_FAILED");
-    pgm.post(refund, &json!({"shopTransactionID": "b-none", "amount": "1.00"})).await.problem(404, "PAYMENT_NOT_FOUND");
-    pgm.post(refund, &json!({"shopTransactionID": "b-paid", "amount": "10.01"})).await.problem(422, "AMOUNT_EXCEEDS_REMAINING");
-    pgm.get("/sandbox/status").await.problem(400, "VALIDATION_FAILED");
-    pgm.get("/sandbox/check?shopTransactionId=").await.problem(400, "VALIDATION_FAILED");
-    pgm.get("/sandbox/status?shopTransactionId=nope").await.problem(404, "PAYMENT_NOT_FOUND");
-    pgm.post("/sandbox/session/open", &json!({"shopTransactionID": "b-s", "amount": "abc"})).await.problem(400, "VALIDATION_FAILED");
-    pgm.post("/sandbox/session/confirm", &json!({})).await.problem(400, "VALIDATION_FAILED");
+    pgm.post(refund, &json!({"amount": "1.00"}))
+        .await
+        .problem(400, "VALIDATION_FAILED");
+    pgm.post(
+        refund,
+        &json!({"shopTransactionID": "b-paid", "amount": "1.001"}),
+    )
+    .await
+    .problem(400, "VALIDATION_FAILED");
+    pgm.post(
+        refund,
+        &json!({"shopTransactionID": "b-paid", "amount": "0"}),
+    )
+    .await
+    .problem(400, "VALIDATION_FAILED");
+    pgm.post(
+        refund,
+        &json!({"shopTransactionID": "b-paid", "amount": "-1"}),
+    )
+    .await
+    .problem(400, "VALIDATION_FAILED");
+    pgm.post(
+        refund,
+        &json!({"shopTransactionID": "b-none", "amount": "1.00"}),
+    )
+    .await
+    .problem(404, "PAYMENT_NOT_FOUND");
+    pgm.post(
+        refund,
+        &json!({"shopTransactionID": "b-paid", "amount": "10.01"}),
+    )
+    .await
+    .problem(422, "AMOUNT_EXCEEDS_REMAINING");
+    pgm.get("/sandbox/status")
+        .await
+        .problem(400, "VALIDATION_FAILED");
+    pgm.get("/sandbox/check?shopTransactionId=")
+        .await
+        .problem(400, "VALIDATION_FAILED");
+    pgm.get("/sandbox/status?shopTransactionId=nope")
+        .await
+        .problem(404, "PAYMENT_NOT_FOUND");
+    pgm.post(
+        "/sandbox/session/open",
+        &json!({"shopTransactionID": "b-s", "amount": "abc"}),
+    )
+    .await
+    .problem(400, "VALIDATION_FAILED");
+    pgm.post("/sandbox/session/confirm", &json!({}))
+        .await
+        .problem(400, "VALIDATION_FAILED");
     let bad_key = pgm
         .send(
             pgm.client

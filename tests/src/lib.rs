@@ -44,8 +44,17 @@ impl Answer {
 
     /// Asserts a problem+json with this status and code, and returns the body.
     pub fn problem(&self, status: u16, code: &str) -> Value {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
-        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
         let body = self.json();
         assert_eq!(body["code"], code, "{}", self.text);
         assert_eq!(body["status"], status);
@@ -61,20 +70,27 @@ impl TestServer {
 
     /// Starts a PGM on an existing data directory (to test restarts).
     pub async fn start_in(data_dir: tempfile::TempDir, extra: &[(&str, &str)]) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let url = format!("http://{addr}");
         let mut env = Env::from_pairs([
             ("HTTP_PORT", addr.port().to_string().as_str()),
             ("PGM_PUBLIC_URL", url.as_str()),
-            ("PGM_DATA_DIR", data_dir.path().to_str().expect("utf-8 path")),
+            (
+                "PGM_DATA_DIR",
+                data_dir.path().to_str().expect("utf-8 path"),
+            ),
             ("ENABLED_PROVIDERS", "sandbox"),
             ("SANDBOX_WEBHOOK_SECRET", SANDBOX_SECRET),
         ]);
         for (k, v) in extra {
             env.set(k, v);
         }
-        let running = pgm_local::start(&env, Some(listener)).await.expect("PGM starts");
+        let running = pgm_local::start(&env, Some(listener))
+            .await
+            .expect("PGM starts");
         TestServer {
             url,
             data_dir: Some(data_dir),
@@ -86,14 +102,22 @@ impl TestServer {
     /// Stops serving and hands back the data directory (to start again on it).
     pub fn shut_down(mut self) -> tempfile::TempDir {
         self.running.stop();
-        self.data_dir.take().expect("data dir present until shut down")
+        self.data_dir
+            .take()
+            .expect("data dir present until shut down")
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Answer {
-        self.send(self.client.post(format!("{}{path}", self.url)).json(body)).await
+        self.send(self.client.post(format!("{}{path}", self.url)).json(body))
+            .await
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Answer {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
         self.send(
             self.client
                 .post(format!("{}{path}", self.url))
@@ -104,7 +128,8 @@ impl TestServer {
     }
 
     pub async fn get(&self, path: &str) -> Answer {
-        self.send(self.client.get(format!("{}{path}", self.url))).await
+        self.send(self.client.get(format!("{}{path}", self.url)))
+            .await
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
@@ -112,7 +137,11 @@ impl TestServer {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");
-        Answer { status, headers, text }
+        Answer {
+            status,
+            headers,
+            text,
+        }
     }
 
     /// `POST /sandbox/credit-cards/pay` with a token.
@@ -125,14 +154,20 @@ impl TestServer {
     }
 
     pub async fn status_of(&self, shop_transaction_id: &str) -> Value {
-        let answer = self.get(&format!("/sandbox/status?shopTransactionId={shop_transaction_id}")).await;
+        let answer = self
+            .get(&format!(
+                "/sandbox/status?shopTransactionId={shop_transaction_id}"
+            ))
+            .await;
         assert_eq!(answer.status, 200, "{}", answer.text);
         answer.json()
     }
 
     /// The sandbox's own books for a merchant reference (what the PSP charged and refunded).
     pub async fn sandbox_charges(&self, reference: &str) -> Vec<Value> {
-        let answer = self.get(&format!("/sandbox/charges?reference={reference}")).await;
+        let answer = self
+            .get(&format!("/sandbox/charges?reference={reference}"))
+            .await;
         assert_eq!(answer.status, 200, "{}", answer.text);
         answer.json().as_array().cloned().expect("a list")
     }

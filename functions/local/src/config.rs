@@ -46,7 +46,11 @@ impl LocalConfig {
             retry_schedule,
             settings: pgm_app::Settings {
                 pay_lock: seconds(env, "PGM_PAY_LOCK_SECONDS", defaults.pay_lock.as_secs())?,
-                stale_after: seconds(env, "PGM_STALE_AFTER_SECONDS", defaults.stale_after.as_secs())?,
+                stale_after: seconds(
+                    env,
+                    "PGM_STALE_AFTER_SECONDS",
+                    defaults.stale_after.as_secs(),
+                )?,
                 idempotency_ttl: defaults.idempotency_ttl,
             },
             reconcile_every: seconds(env, "PGM_RECONCILE_INTERVAL_SECONDS", 60)?,

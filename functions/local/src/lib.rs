@@ -49,12 +49,20 @@ impl Running {
 }
 
 /// Builds everything from `env` and starts serving on `listener` (or on HTTP_HOST:HTTP_PORT).
-pub async fn start(env: &Env, listener: Option<tokio::net::TcpListener>) -> Result<Running, StartError> {
+pub async fn start(
+    env: &Env,
+    listener: Option<tokio::net::TcpListener>,
+) -> Result<Running, StartError> {
     let config = LocalConfig::from_env(env)?;
     std::fs::create_dir_all(&config.data_dir).map_err(|e| resource("PGM_DATA_DIR", e))?;
-    let store = Arc::new(EmbeddedStore::open(&config.data_dir.join("pgm.db")).map_err(|e| resource("PGM_DATA_DIR", e))?);
+    let store = Arc::new(
+        EmbeddedStore::open(&config.data_dir.join("pgm.db"))
+            .map_err(|e| resource("PGM_DATA_DIR", e))?,
+    );
 
-    let http = reqwest::Client::builder().build().map_err(|e| resource("HTTP client", e))?;
+    let http = reqwest::Client::builder()
+        .build()
+        .map_err(|e| resource("HTTP client", e))?;
     let deps = ProviderDeps {
         http: http.clone(),
         public_url: config.public_url.clone(),
@@ -67,23 +75,46 @@ pub async fn start(env: &Env, listener: Option<tokio::net::TcpListener>) -> Resu
         config.callback_url.clone().unwrap_or_default(),
         config.callback_secret.clone(),
     );
-    let (delivery, queue) = DeliveryLoop::new(store.clone(), deliverer, config.retry_schedule.clone());
+    let (delivery, queue) =
+        DeliveryLoop::new(store.clone(), deliverer, config.retry_schedule.clone());
     let mut background = Vec::new();
     match &config.callback_url {
         Some(_) => background.push(tokio::spawn(delivery.run())),
-        None => tracing::warn!("PAYMENT_CALLBACK_URL is not set: notifications wait in the outbox until it is"),
+        None => tracing::warn!(
+            "PAYMENT_CALLBACK_URL is not set: notifications wait in the outbox until it is"
+        ),
     }
-    let app = pgm_app::App::new(store, providers.clone(), Arc::new(queue), config.settings.clone());
-    background.push(tokio::spawn(reconcile_loop(app.clone(), config.reconcile_every)));
+    let app = pgm_app::App::new(
+        store,
+        providers.clone(),
+        Arc::new(queue),
+        config.settings.clone(),
+    );
+    background.push(tokio::spawn(reconcile_loop(
+        app.clone(),
+        config.reconcile_every,
+    )));
 
-    let router = pgm_api::router(app, pgm_api::ApiConfig { api_key: config.api_key.clone() });
+    let router = pgm_api::router(
+        app,
+        pgm_api::ApiConfig {
+            api_key: config.api_key.clone(),
+        },
+    );
     let listener = match listener {
         Some(l) => l,
         None => tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|e| resource("HTTP_PORT", format!("cannot listen on {}: {e}", config.listen)))?,
+            .map_err(|e| {
+                resource(
+                    "HTTP_PORT",
+                    format!("cannot listen on {}: {e}", config.listen),
+                )
+            })?,
     };
-    let addr = listener.local_addr().map_err(|e| resource("HTTP_PORT", e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| resource("HTTP_PORT", e))?;
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "server stopped");

@@ -7,7 +7,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn spawn(port: u16, data_dir: &std::path::Path, receiver: &str) -> Child {
@@ -16,7 +20,10 @@ fn spawn(port: u16, data_dir: &std::path::Path, receiver: &str) -> Child {
         .env("HTTP_PORT", port.to_string())
         .env("PGM_DATA_DIR", data_dir)
         .env("PAYMENT_CALLBACK_URL", receiver)
-        .env("PGM_NOTIFY_RETRY_SCHEDULE", "200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms")
+        .env(
+            "PGM_NOTIFY_RETRY_SCHEDULE",
+            "200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms",
+        )
         .env("SANDBOX_WEBHOOK_SECRET", "whsec_crash_test")
         .env("LOG_LEVEL", "warn")
         .stdout(Stdio::null())
@@ -27,14 +34,26 @@ fn spawn(port: u16, data_dir: &std::path::Path, receiver: &str) -> Child {
 
 async fn wait_ready(client: &reqwest::Client, base: &str) {
     let ready = eventually(Duration::from_secs(20), || async {
-        client.get(format!("{base}/documentation/openapi.json")).send().await.is_ok()
+        client
+            .get(format!("{base}/documentation/openapi.json"))
+            .send()
+            .await
+            .is_ok()
     })
     .await;
     assert!(ready, "pgm-local did not start listening");
 }
 
 async fn post(client: &reqwest::Client, url: String, body: Value) -> Value {
-    client.post(url).json(&body).send().await.unwrap().json().await.unwrap()
+    client
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -48,13 +67,33 @@ async fn sigkill_loses_neither_payments_nor_pending_notifications() {
 
     let mut pgm = spawn(port, data.path(), &receiver.url);
     wait_ready(&client, &base).await;
-    let paid = post(&client, format!("{base}/sandbox/credit-cards/pay"), json!({"amount": "3.00", "shopTransactionID": "k-paid", "creditCardToken": "tok_ok"})).await;
+    let paid = post(
+        &client,
+        format!("{base}/sandbox/credit-cards/pay"),
+        json!({"amount": "3.00", "shopTransactionID": "k-paid", "creditCardToken": "tok_ok"}),
+    )
+    .await;
     assert_eq!(paid["result"], "OK");
-    let three_ds = post(&client, format!("{base}/sandbox/credit-cards/pay"), json!({"amount": "4.00", "shopTransactionID": "k-3ds", "creditCardToken": "tok_3ds"})).await;
+    let three_ds = post(
+        &client,
+        format!("{base}/sandbox/credit-cards/pay"),
+        json!({"amount": "4.00", "shopTransactionID": "k-3ds", "creditCardToken": "tok_3ds"}),
+    )
+    .await;
     let page = three_ds["redirectToUrl"].as_str().unwrap().to_owned();
-    client.post(page).form(&[("decision", "approve")]).send().await.unwrap();
+    client
+        .post(page)
+        .form(&[("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
     // The notification is written and failing to go out.
-    assert!(eventually(Duration::from_secs(5), || async { !receiver.for_payment("k-3ds").is_empty() }).await);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            !receiver.for_payment("k-3ds").is_empty()
+        })
+        .await
+    );
     pgm.kill().expect("SIGKILL");
     pgm.wait().unwrap();
 
@@ -78,7 +117,14 @@ async fn sigkill_loses_neither_payments_nor_pending_notifications() {
     .await;
     pgm.kill().unwrap();
     pgm.wait().unwrap();
-    assert!(delivered, "the pending notification was delivered after the restart");
+    assert!(
+        delivered,
+        "the pending notification was delivered after the restart"
+    );
     // A replayed pay after the restart still answers from the store: charged once.
-    assert_eq!(receiver.for_payment("k-paid").len(), 0, "a synchronous OK is answered, not notified");
+    assert_eq!(
+        receiver.for_payment("k-paid").len(),
+        0,
+        "a synchronous OK is answered, not notified"
+    );
 }

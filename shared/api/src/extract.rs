@@ -24,7 +24,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 .map(|v| v.to_ascii_lowercase().contains("json"))
                 .unwrap_or(false);
             if !json {
-                return Err(problem(415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type", "the body must be application/json"));
+                return Err(problem(
+                    415,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    "Unsupported media type",
+                    "the body must be application/json",
+                ));
             }
         }
         let too_large = || {
@@ -54,7 +59,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             )
         })?;
         if !json.is_object() {
-            return Err(problem(400, "MALFORMED_JSON", "Malformed JSON", "the body must be a JSON object"));
+            return Err(problem(
+                400,
+                "MALFORMED_JSON",
+                "Malformed JSON",
+                "the body must be a JSON object",
+            ));
         }
         let value = serde_path_to_error::deserialize(&json).map_err(|e| {
             let path = e.path().to_string();
@@ -80,24 +90,41 @@ impl<S: Send + Sync> FromRequestParts<S> for Segments {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let params = axum::extract::Path::<Vec<String>>::from_request_parts(parts, state)
             .await
-            .map_err(|_| problem(400, "INVALID_PATH", "Invalid path", "the path could not be decoded"))?;
+            .map_err(|_| {
+                problem(
+                    400,
+                    "INVALID_PATH",
+                    "Invalid path",
+                    "the path could not be decoded",
+                )
+            })?;
         Ok(Segments(params.0))
     }
 }
 
 /// The query string, parsed into `T`.
 pub fn query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ProblemResponse> {
-    serde_urlencoded::from_str(raw.unwrap_or(""))
-        .map_err(|e| problem(400, "VALIDATION_FAILED", "The request is invalid", format!("query: {e}")))
+    serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| {
+        problem(
+            400,
+            "VALIDATION_FAILED",
+            "The request is invalid",
+            format!("query: {e}"),
+        )
+    })
 }
 
 /// The optional `Idempotency-Key` header.
 pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, ProblemResponse> {
     match headers.get("idempotency-key") {
         None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .map(|s| Some(s.to_owned()))
-            .map_err(|_| problem(400, "VALIDATION_FAILED", "The request is invalid", "Idempotency-Key must be visible ASCII")),
+        Some(v) => v.to_str().map(|s| Some(s.to_owned())).map_err(|_| {
+            problem(
+                400,
+                "VALIDATION_FAILED",
+                "The request is invalid",
+                "Idempotency-Key must be visible ASCII",
+            )
+        }),
     }
 }

@@ -51,13 +51,19 @@ pub fn router(app: App, config: ApiConfig) -> Router {
 pub fn merchant_routes() -> Router<App> {
     Router::new()
         .route("/{provider}/{method}/pay", post(handlers::pay))
-        .route("/{provider}/{method}/pay/recurrent", post(handlers::pay_recurrent))
+        .route(
+            "/{provider}/{method}/pay/recurrent",
+            post(handlers::pay_recurrent),
+        )
         .route("/{provider}/{method}/confirm", post(handlers::confirm))
         .route("/{provider}/{method}/refund", post(handlers::refund))
         .route("/{provider}/check", get(handlers::check))
         .route("/{provider}/status", get(handlers::status))
         .route("/{provider}/session/open", post(handlers::session_open))
-        .route("/{provider}/session/confirm", post(handlers::session_confirm))
+        .route(
+            "/{provider}/session/confirm",
+            post(handlers::session_confirm),
+        )
         .route("/{provider}/session/void", post(handlers::session_void))
         .route("/{provider}/session/refund", post(handlers::session_refund))
         .route("/{provider}/session/check", post(handlers::session_check))

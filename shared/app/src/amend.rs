@@ -43,51 +43,60 @@ impl App {
             Route::Session => Operation::SessionConfirm,
         };
         let provider = self.provider(provider_name, method, op)?;
-        self.idempotent("confirm", idempotency_key, request_hash, |claim| async move {
-            let payment = self.find(provider.name(), &cmd.payment).await?;
-            let amount = cmd
-                .amount_in(payment.amount.currency())?
-                .unwrap_or(payment.amount);
-            // Check the rules before asking the provider to move money.
-            payment.clone().capture(amount, payment.updated_at)?;
-            let (succeeded, description) = match provider.confirm(&payment, amount).await {
-                Ok(outcome) => (outcome.succeeded, outcome.description),
-                Err(ProviderError::Rejected { message, .. }) => (false, message),
-                Err(e) => return Err(AppError::from_provider(provider.name(), e)),
-            };
-            let reply = |p: &Payment, result: OkKo| match route {
-                Route::Payment => Reply::json(&ConfirmResponse {
-                    result,
-                    result_description: description.clone(),
-                    captured_amount: Money::from_minor(p.captured_minor, p.amount.currency())
-                        .map(|m| m.to_decimal_string())
-                        .unwrap_or_default(),
-                }),
-                Route::Session => session_reply(result, &description, p),
-            };
-            let (payment, change) = self
-                .update(payment, |p, now| {
-                    let captured_now = succeeded && p.state == PaymentState::Authorized;
-                    if captured_now {
-                        p.capture(amount, now)?;
-                    }
-                    let result = if succeeded && p.state == PaymentState::Captured {
-                        OkKo::Ok
-                    } else {
-                        OkKo::Ko
-                    };
-                    let reply = reply(p, result);
-                    let mut change = Change::new(reply.clone());
-                    if captured_now {
-                        change.events.push(NotificationEvent::next_for(p, EventType::PaymentCaptured, now));
-                    }
-                    change.idempotency = claim.completed(&reply);
-                    Ok(Some(change))
-                })
-                .await?;
-            drop(payment);
-            Ok(change.expect("confirm always writes"))
-        })
+        self.idempotent(
+            "confirm",
+            idempotency_key,
+            request_hash,
+            |claim| async move {
+                let payment = self.find(provider.name(), &cmd.payment).await?;
+                let amount = cmd
+                    .amount_in(payment.amount.currency())?
+                    .unwrap_or(payment.amount);
+                // Check the rules before asking the provider to move money.
+                payment.clone().capture(amount, payment.updated_at)?;
+                let (succeeded, description) = match provider.confirm(&payment, amount).await {
+                    Ok(outcome) => (outcome.succeeded, outcome.description),
+                    Err(ProviderError::Rejected { message, .. }) => (false, message),
+                    Err(e) => return Err(AppError::from_provider(provider.name(), e)),
+                };
+                let reply = |p: &Payment, result: OkKo| match route {
+                    Route::Payment => Reply::json(&ConfirmResponse {
+                        result,
+                        result_description: description.clone(),
+                        captured_amount: Money::from_minor(p.captured_minor, p.amount.currency())
+                            .map(|m| m.to_decimal_string())
+                            .unwrap_or_default(),
+                    }),
+                    Route::Session => session_reply(result, &description, p),
+                };
+                let (payment, change) = self
+                    .update(payment, |p, now| {
+                        let captured_now = succeeded && p.state == PaymentState::Authorized;
+                        if captured_now {
+                            p.capture(amount, now)?;
+                        }
+                        let result = if succeeded && p.state == PaymentState::Captured {
+                            OkKo::Ok
+                        } else {
+                            OkKo::Ko
+                        };
+                        let reply = reply(p, result);
+                        let mut change = Change::new(reply.clone());
+                        if captured_now {
+                            change.events.push(NotificationEvent::next_for(
+                                p,
+                                EventType::PaymentCaptured,
+                                now,
+                            ));
+                        }
+                        change.idempotency = claim.completed(&reply);
+                        Ok(Some(change))
+                    })
+                    .await?;
+                drop(payment);
+                Ok(change.expect("confirm always writes"))
+            },
+        )
         .await
     }
 
@@ -105,25 +114,42 @@ impl App {
             Route::Session => Operation::SessionRefund,
         };
         let provider = self.provider(provider_name, method, op)?;
-        self.idempotent("refund", idempotency_key, request_hash, |claim| async move {
-            let payment = self.find(provider.name(), &cmd.payment).await?;
-            let requested = cmd.amount_in(payment.amount.currency())?;
-            let refund_id = claim.derived_id("rf").unwrap_or_else(random_refund_id);
-            let (payment, amount) = self.reserve(payment, &refund_id, requested).await?;
-            let (succeeded, description, provider_refund_id) =
-                match provider.refund(&payment, amount, &refund_id).await {
-                    Ok(o) => (o.succeeded, o.description, o.provider_refund_id),
-                    Err(ProviderError::Rejected { message, .. }) => (false, message, None),
-                    // Outcome unknown: the reservation stays, so the amount cannot be refunded
-                    // twice; a retry with the same Idempotency-Key reuses it.
-                    Err(ProviderError::Unavailable(why)) => {
-                        return Err(AppError::ProviderUnavailable(why))
-                    }
-                    Err(e) => (false, AppError::from_provider(provider.name(), e).to_string(), None),
-                };
-            self.settle(payment, &refund_id, succeeded, &description, provider_refund_id, &claim, route)
+        self.idempotent(
+            "refund",
+            idempotency_key,
+            request_hash,
+            |claim| async move {
+                let payment = self.find(provider.name(), &cmd.payment).await?;
+                let requested = cmd.amount_in(payment.amount.currency())?;
+                let refund_id = claim.derived_id("rf").unwrap_or_else(random_refund_id);
+                let (payment, amount) = self.reserve(payment, &refund_id, requested).await?;
+                let (succeeded, description, provider_refund_id) =
+                    match provider.refund(&payment, amount, &refund_id).await {
+                        Ok(o) => (o.succeeded, o.description, o.provider_refund_id),
+                        Err(ProviderError::Rejected { message, .. }) => (false, message, None),
+                        // Outcome unknown: the reservation stays, so the amount cannot be refunded
+                        // twice; a retry with the same Idempotency-Key reuses it.
+                        Err(ProviderError::Unavailable(why)) => {
+                            return Err(AppError::ProviderUnavailable(why))
+                        }
+                        Err(e) => (
+                            false,
+                            AppError::from_provider(provider.name(), e).to_string(),
+                            None,
+                        ),
+                    };
+                self.settle(
+                    payment,
+                    &refund_id,
+                    succeeded,
+                    &description,
+                    provider_refund_id,
+                    &claim,
+                    route,
+                )
                 .await
-        })
+            },
+        )
         .await
     }
 
@@ -139,7 +165,10 @@ impl App {
             .iter()
             .find(|r| r.id == refund_id && r.state == RefundState::Reserved)
         {
-            let amount = payment.amount.with_minor(r.amount_minor).map_err(|e| AppError::from(pgm_core::PaymentError::from(e)))?;
+            let amount = payment
+                .amount
+                .with_minor(r.amount_minor)
+                .map_err(|e| AppError::from(pgm_core::PaymentError::from(e)))?;
             return Ok((payment, amount));
         }
         let (payment, amount) = self
@@ -205,7 +234,9 @@ impl App {
                         p.refunds.push(r);
                     }
                     if ok {
-                        change.events.push(NotificationEvent::next_for(p, event, now));
+                        change
+                            .events
+                            .push(NotificationEvent::next_for(p, event, now));
                     }
                 }
                 change.idempotency = claim.completed(&reply);
@@ -247,7 +278,11 @@ impl App {
                     let reply = session_reply(result, &description, p);
                     let mut change = Change::new(reply.clone());
                     if moved {
-                        change.events.push(NotificationEvent::next_for(p, EventType::PaymentVoided, now));
+                        change.events.push(NotificationEvent::next_for(
+                            p,
+                            EventType::PaymentVoided,
+                            now,
+                        ));
                     }
                     change.idempotency = claim.completed(&reply);
                     Ok(Some(change))

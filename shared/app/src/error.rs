@@ -18,9 +18,15 @@ pub enum AppError {
     #[error("no such payment")]
     PaymentNotFound,
     #[error("the amount exceeds what remains to be {action} ({remaining})")]
-    AmountExceedsRemaining { action: &'static str, remaining: String },
+    AmountExceedsRemaining {
+        action: &'static str,
+        remaining: String,
+    },
     #[error("the payment is {state:?}; it cannot be {action}")]
-    InvalidState { state: PaymentState, action: &'static str },
+    InvalidState {
+        state: PaymentState,
+        action: &'static str,
+    },
     #[error("this idempotency key was used with a different request")]
     IdempotencyConflict,
     #[error("a request with this key is still being processed")]
@@ -46,13 +52,19 @@ impl From<StoreError> for AppError {
 impl From<PaymentError> for AppError {
     fn from(e: PaymentError) -> Self {
         match e {
-            PaymentError::InvalidState { state, action } => AppError::InvalidState { state, action },
-            PaymentError::AmountExceedsRemaining { remaining } => AppError::AmountExceedsRemaining {
-                action: "refunded or captured",
-                remaining: remaining.to_decimal_string(),
-            },
+            PaymentError::InvalidState { state, action } => {
+                AppError::InvalidState { state, action }
+            }
+            PaymentError::AmountExceedsRemaining { remaining } => {
+                AppError::AmountExceedsRemaining {
+                    action: "refunded or captured",
+                    remaining: remaining.to_decimal_string(),
+                }
+            }
             PaymentError::Money(m) => ValidationError::new("amount", m.to_string()).into(),
-            PaymentError::UnknownRefund(id) => AppError::StoreUnavailable(format!("refund {id} vanished")),
+            PaymentError::UnknownRefund(id) => {
+                AppError::StoreUnavailable(format!("refund {id} vanished"))
+            }
         }
     }
 }
@@ -95,7 +107,10 @@ pub struct Problem {
 impl Problem {
     pub fn new(status: u16, code: &'static str, title: &str, detail: String) -> Problem {
         Problem {
-            kind: format!("urn:pgm:problem:{}", code.to_ascii_lowercase().replace('_', "-")),
+            kind: format!(
+                "urn:pgm:problem:{}",
+                code.to_ascii_lowercase().replace('_', "-")
+            ),
             title: title.to_owned(),
             status,
             detail,
@@ -115,25 +130,38 @@ impl From<&AppError> for Problem {
         let detail = e.to_string();
         let (status, code, title) = match e {
             AppError::Validation(v) => {
-                let mut p = Problem::new(400, "VALIDATION_FAILED", "The request is invalid", detail);
+                let mut p =
+                    Problem::new(400, "VALIDATION_FAILED", "The request is invalid", detail);
                 p.field = Some(v.field.clone());
                 return p;
             }
             AppError::ProviderNotFound(_) => (404, "PROVIDER_NOT_FOUND", "Unknown provider"),
             AppError::MethodNotFound { .. } => (404, "METHOD_NOT_FOUND", "Unknown payment method"),
-            AppError::NotSupported(_) => (501, "NOT_SUPPORTED_BY_PROVIDER", "Not supported by the provider"),
+            AppError::NotSupported(_) => (
+                501,
+                "NOT_SUPPORTED_BY_PROVIDER",
+                "Not supported by the provider",
+            ),
             AppError::PaymentNotFound => (404, "PAYMENT_NOT_FOUND", "Payment not found"),
-            AppError::AmountExceedsRemaining { .. } => {
-                (422, "AMOUNT_EXCEEDS_REMAINING", "Amount exceeds what remains")
+            AppError::AmountExceedsRemaining { .. } => (
+                422,
+                "AMOUNT_EXCEEDS_REMAINING",
+                "Amount exceeds what remains",
+            ),
+            AppError::InvalidState { .. } => {
+                (409, "INVALID_PAYMENT_STATE", "Payment in the wrong state")
             }
-            AppError::InvalidState { .. } => (409, "INVALID_PAYMENT_STATE", "Payment in the wrong state"),
-            AppError::IdempotencyConflict => (409, "IDEMPOTENCY_CONFLICT", "Idempotency key reused"),
+            AppError::IdempotencyConflict => {
+                (409, "IDEMPOTENCY_CONFLICT", "Idempotency key reused")
+            }
             AppError::RequestInProgress { retry_after_secs } => {
                 let mut p = Problem::new(409, "REQUEST_IN_PROGRESS", "Request in progress", detail);
                 p.retry_after_secs = Some(*retry_after_secs);
                 return p;
             }
-            AppError::ProviderUnavailable(_) => (502, "PROVIDER_UNAVAILABLE", "Provider unavailable"),
+            AppError::ProviderUnavailable(_) => {
+                (502, "PROVIDER_UNAVAILABLE", "Provider unavailable")
+            }
             AppError::InvalidSignature => (401, "INVALID_SIGNATURE", "Invalid signature"),
             AppError::InvalidCallback(_) => (400, "INVALID_CALLBACK", "Malformed callback"),
             AppError::StoreUnavailable(_) => {

@@ -61,7 +61,9 @@ impl App {
                 let moved = p.observe(status.state, &status.description, now);
                 if moved && p.state.api_status() != ApiStatus::Pending {
                     let event = EventType::for_state(p.state);
-                    change.events.push(NotificationEvent::next_for(p, event, now));
+                    change
+                        .events
+                        .push(NotificationEvent::next_for(p, event, now));
                 }
                 if !moved && change.map_provider_id.is_none() {
                     return Ok(None);

@@ -6,7 +6,9 @@ use crate::idempotency::Reply;
 use crate::pay::Claimed;
 use crate::{App, AppError, Change, Problem};
 use pgm_core::payment::NewPayment;
-use pgm_core::wire::{AmendCommand, OkKo, SessionOpenRequest, SessionOpenResponse, SessionResponse};
+use pgm_core::wire::{
+    AmendCommand, OkKo, SessionOpenRequest, SessionOpenResponse, SessionResponse,
+};
 use pgm_core::{PaymentKind, PaymentState};
 use pgm_providers::{Operation, ProviderError};
 

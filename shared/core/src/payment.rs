@@ -102,7 +102,9 @@ pub struct PayClaim {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PayDuplicate {
     Replay(StoredResponse),
-    InProgress { retry_after_secs: u64 },
+    InProgress {
+        retry_after_secs: u64,
+    },
     Conflict,
     /// The earlier request died holding the claim: take over, but ask the provider first.
     TakeOver,
@@ -384,7 +386,9 @@ impl Payment {
 
     fn check_currency(&self, amount: Money) -> Result<(), PaymentError> {
         if amount.currency() != self.amount.currency() {
-            return Err(MoneyError::CurrencyMismatch(amount.currency(), self.amount.currency()).into());
+            return Err(
+                MoneyError::CurrencyMismatch(amount.currency(), self.amount.currency()).into(),
+            );
         }
         Ok(())
     }
@@ -443,14 +447,19 @@ mod tests {
     #[test]
     fn refunds_never_exceed_the_captured_amount() {
         let mut p = payment(1000);
-        assert!(p.reserve_refund("r0", Some(eur(1)), 2).is_err(), "not captured yet");
+        assert!(
+            p.reserve_refund("r0", Some(eur(1)), 2).is_err(),
+            "not captured yet"
+        );
         assert!(p.observe(PaymentState::Captured, "ok", 2));
         assert_eq!(p.reserve_refund("r1", Some(eur(400)), 3).unwrap(), eur(400));
         assert_eq!(p.reserve_refund("r2", Some(eur(400)), 3).unwrap(), eur(400));
         // Both still in flight: only 200 remain.
         assert_eq!(
             p.reserve_refund("r3", Some(eur(300)), 3),
-            Err(PaymentError::AmountExceedsRemaining { remaining: eur(200) })
+            Err(PaymentError::AmountExceedsRemaining {
+                remaining: eur(200)
+            })
         );
         p.settle_refund("r1", true, None, 4).unwrap();
         p.settle_refund("r2", false, None, 4).unwrap();
@@ -475,13 +484,25 @@ mod tests {
     #[test]
     fn duplicates_are_classified_like_stripe_does() {
         let mut p = payment(1000);
-        assert!(matches!(p.classify_duplicate("h1", 2_000), PayDuplicate::InProgress { .. }));
+        assert!(matches!(
+            p.classify_duplicate("h1", 2_000),
+            PayDuplicate::InProgress { .. }
+        ));
         assert_eq!(p.classify_duplicate("h2", 2_000), PayDuplicate::Conflict);
-        assert_eq!(p.classify_duplicate("h1", 1_000 + PAY_LOCK_MS), PayDuplicate::TakeOver);
-        let response = StoredResponse { status: 200, body: "{}".into() };
+        assert_eq!(
+            p.classify_duplicate("h1", 1_000 + PAY_LOCK_MS),
+            PayDuplicate::TakeOver
+        );
+        let response = StoredResponse {
+            status: 200,
+            body: "{}".into(),
+        };
         p.observe(PaymentState::Failed, "declined", 3);
         p.complete_claim(response.clone(), true);
-        assert_eq!(p.classify_duplicate("h1", 4), PayDuplicate::Replay(response));
+        assert_eq!(
+            p.classify_duplicate("h1", 4),
+            PayDuplicate::Replay(response)
+        );
         assert_eq!(p.classify_duplicate("h2", 4), PayDuplicate::NewAttempt);
     }
 }

@@ -279,7 +279,11 @@ impl PaymentStore for EmbeddedStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
             let existing: Option<String> = tx
-                .query_row("SELECT body FROM idempotency WHERE key = ?1", [&record.key], |r| r.get(0))
+                .query_row(
+                    "SELECT body FROM idempotency WHERE key = ?1",
+                    [&record.key],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(unavailable)?;
             if let Some(body) = existing {
@@ -415,7 +419,9 @@ fn query_outbox(
 ) -> Result<Vec<OutboxEntry>, StoreError> {
     let mut stmt = conn.prepare(sql).map_err(unavailable)?;
     let rows = stmt
-        .query_map(params, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map(params, |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
         .map_err(unavailable)?;
     let mut entries = Vec::new();
     for row in rows {
@@ -431,7 +437,11 @@ fn ledger_error(e: impl std::fmt::Display) -> LedgerError {
 
 fn load_charge(conn: &Connection, id: &str) -> Result<Option<Charge>, LedgerError> {
     let body: Option<String> = conn
-        .query_row("SELECT body FROM sandbox_charges WHERE id = ?1", [id], |r| r.get(0))
+        .query_row(
+            "SELECT body FROM sandbox_charges WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(ledger_error)?;
     let Some(body) = body else { return Ok(None) };
@@ -518,7 +528,9 @@ impl SandboxLedger for EmbeddedStore {
                 let mut stmt = conn
                     .prepare("SELECT id FROM sandbox_charges WHERE reference = ?1 ORDER BY rowid")
                     .map_err(ledger_error)?;
-                let rows = stmt.query_map([reference], |r| r.get(0)).map_err(ledger_error)?;
+                let rows = stmt
+                    .query_map([reference], |r| r.get(0))
+                    .map_err(ledger_error)?;
                 rows.collect::<Result<_, _>>().map_err(ledger_error)?
             };
             ids.iter()
