@@ -6,8 +6,12 @@ use pgm_core::wire::{PayCommand, PayRequest};
 use pgm_core::{Currency, Env, Money, Payment, PaymentKind, PaymentState};
 use pgm_mocks::satispay::{SatispayMock, WEB_HOST};
 use pgm_mocks::{Fault, MockServer};
-use pgm_providers::satispay::{digest_header, signing_string, PrivateKey, Satispay, SatispayConfig, SIGNED_HEADERS};
-use pgm_providers::{CallbackOutcome, CallbackRequest, CallbackSubject, Operation, Provider, ProviderError};
+use pgm_providers::satispay::{
+    digest_header, signing_string, PrivateKey, Satispay, SatispayConfig, SIGNED_HEADERS,
+};
+use pgm_providers::{
+    CallbackOutcome, CallbackRequest, CallbackSubject, Operation, Provider, ProviderError,
+};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -112,8 +116,14 @@ fn env(base_url: &str, private_key: &str) -> Env {
         ("SATISPAY_KEY_ID", KEY_ID),
         ("SATISPAY_PRIVATE_KEY", private_key),
         ("SATISPAY_BASE_URL", base_url),
-        ("SATISPAY_AFTER_BUY_WEB_REDIRECT_URL", "https://shop.example/after-buy"),
-        ("SATISPAY_AFTER_BUY_MOBILE_REDIRECT_URL", "shopapp://after-buy"),
+        (
+            "SATISPAY_AFTER_BUY_WEB_REDIRECT_URL",
+            "https://shop.example/after-buy",
+        ),
+        (
+            "SATISPAY_AFTER_BUY_MOBILE_REDIRECT_URL",
+            "shopapp://after-buy",
+        ),
     ])
 }
 
@@ -128,7 +138,11 @@ async fn setup() -> Setup {
     let mock = SatispayMock::new(KEY_ID, PUBLIC_KEY);
     let server = MockServer::start(mock.router()).await;
     let provider = provider(&format!("{}/g_business/v1", server.url), PRIVATE_KEY, 0);
-    Setup { mock, server, provider }
+    Setup {
+        mock,
+        server,
+        provider,
+    }
 }
 
 fn pay_command(shop_transaction_id: &str, amount: &str, extra: serde_json::Value) -> PayCommand {
@@ -137,11 +151,18 @@ fn pay_command(shop_transaction_id: &str, amount: &str, extra: serde_json::Value
         b.extend(e.clone());
     }
     let request: PayRequest = serde_json::from_value(body).expect("pay request");
-    request.validate("satispay", false).expect("valid pay request")
+    request
+        .validate("satispay", false)
+        .expect("valid pay request")
 }
 
 /// The PGM's record of a payment as it would be after the pay and after the provider said so.
-fn stored(shop_transaction_id: &str, minor: i64, provider_id: Option<&str>, state: PaymentState) -> Payment {
+fn stored(
+    shop_transaction_id: &str,
+    minor: i64,
+    provider_id: Option<&str>,
+    state: PaymentState,
+) -> Payment {
     let amount = Money::from_minor(minor, Currency::EUR).unwrap();
     let mut p = Payment::claimed(NewPayment {
         shop_transaction_id: shop_transaction_id.into(),
@@ -164,7 +185,11 @@ fn eur(minor: i64) -> Money {
 
 /// Pays 12.40 and has the buyer accept it: a captured payment to refund.
 async fn accepted_payment(s: &Setup, id: &str) -> Payment {
-    let outcome = s.provider.pay(&pay_command(id, "12.40", json!({}))).await.unwrap();
+    let outcome = s
+        .provider
+        .pay(&pay_command(id, "12.40", json!({})))
+        .await
+        .unwrap();
     let pid = outcome.provider_payment_id.unwrap();
     assert!(s.mock.accept(&pid));
     stored(id, 1240, Some(&pid), PaymentState::Captured)
@@ -173,7 +198,10 @@ async fn accepted_payment(s: &Setup, id: &str) -> Payment {
 fn callback_request(url: &str) -> CallbackRequest {
     CallbackRequest {
         method: http::Method::GET,
-        query: url.split_once('?').map(|(_, q)| q.to_owned()).unwrap_or_default(),
+        query: url
+            .split_once('?')
+            .map(|(_, q)| q.to_owned())
+            .unwrap_or_default(),
         headers: http::HeaderMap::new(),
         body: bytes::Bytes::new(),
     }
@@ -182,7 +210,11 @@ fn callback_request(url: &str) -> CallbackRequest {
 #[tokio::test]
 async fn pay_creates_a_signed_match_code_payment_and_redirects_to_satispay() {
     let s = setup().await;
-    let outcome = s.provider.pay(&pay_command("order-1", "12.40", json!({}))).await.unwrap();
+    let outcome = s
+        .provider
+        .pay(&pay_command("order-1", "12.40", json!({})))
+        .await
+        .unwrap();
 
     let id = outcome.provider_payment_id.clone().expect("Satispay id");
     assert_eq!(outcome.state, PaymentState::Pending);
@@ -191,11 +223,20 @@ async fn pay_creates_a_signed_match_code_payment_and_redirects_to_satispay() {
     assert_eq!(p.amount_unit, 1240);
     assert_eq!(p.currency, "EUR");
     assert_eq!(p.external_code.as_deref(), Some("order-1"));
-    assert_eq!(p.callback_url.as_deref(), Some("https://pgm.example/satispay/callback?payment_id={uuid}"));
-    assert_eq!(p.redirect_url.as_deref(), Some("https://shop.example/after-buy"));
+    assert_eq!(
+        p.callback_url.as_deref(),
+        Some("https://pgm.example/satispay/callback?payment_id={uuid}")
+    );
+    assert_eq!(
+        p.redirect_url.as_deref(),
+        Some("https://shop.example/after-buy")
+    );
     assert_eq!(
         outcome.redirect_url.as_deref(),
-        Some(format!("{WEB_HOST}/pay/{id}?redirect_url=https%3A%2F%2Fshop.example%2Fafter-buy").as_str())
+        Some(
+            format!("{WEB_HOST}/pay/{id}?redirect_url=https%3A%2F%2Fshop.example%2Fafter-buy")
+                .as_str()
+        )
     );
     assert_eq!(
         outcome.redirect_url_mobile.as_deref(),
@@ -214,10 +255,20 @@ async fn pay_creates_a_signed_match_code_payment_and_redirects_to_satispay() {
 #[tokio::test]
 async fn success_redirect_overrides_the_configured_after_buy_url() {
     let s = setup().await;
-    let cmd = pay_command("order-2", "5.00", json!({"successRedirect": "https://shop.example/ok?o=2"}));
+    let cmd = pay_command(
+        "order-2",
+        "5.00",
+        json!({"successRedirect": "https://shop.example/ok?o=2"}),
+    );
     let outcome = s.provider.pay(&cmd).await.unwrap();
-    let p = s.mock.payment(outcome.provider_payment_id.as_deref().unwrap()).unwrap();
-    assert_eq!(p.redirect_url.as_deref(), Some("https://shop.example/ok?o=2"));
+    let p = s
+        .mock
+        .payment(outcome.provider_payment_id.as_deref().unwrap())
+        .unwrap();
+    assert_eq!(
+        p.redirect_url.as_deref(),
+        Some("https://shop.example/ok?o=2")
+    );
     assert_eq!(p.amount_unit, 500);
 }
 
@@ -235,25 +286,44 @@ async fn a_retried_pay_is_one_payment_at_satispay() {
 async fn pay_refuses_what_satispay_cannot_take_before_calling_it() {
     let s = setup().await;
     let usd = pay_command("order-4", "1.00", json!({"currency": "USD"}));
-    assert!(matches!(s.provider.pay(&usd).await, Err(ProviderError::InvalidRequest { field, .. }) if field == "currency"));
+    assert!(
+        matches!(s.provider.pay(&usd).await, Err(ProviderError::InvalidRequest { field, .. }) if field == "currency")
+    );
     let long = pay_command(&"x".repeat(51), "1.00", json!({}));
-    assert!(matches!(s.provider.pay(&long).await, Err(ProviderError::InvalidRequest { field, .. }) if field == "shopTransactionID"));
+    assert!(
+        matches!(s.provider.pay(&long).await, Err(ProviderError::InvalidRequest { field, .. }) if field == "shopTransactionID")
+    );
     assert!(s.mock.requests().is_empty());
 }
+
+/// What the buyer (or time) does to a payment at the mock.
+type BuyerAction = fn(&SatispayMock, &str) -> bool;
 
 #[tokio::test]
 async fn status_maps_every_documented_satispay_status() {
     let s = setup().await;
-    let cases: [(&str, fn(&SatispayMock, &str) -> bool, PaymentState); 6] = [
+    let cases: [(&str, BuyerAction, PaymentState); 6] = [
         ("st-pending", |_, _| true, PaymentState::Pending),
         ("st-accepted", |m, id| m.accept(id), PaymentState::Captured),
         ("st-canceled", |m, id| m.cancel(id), PaymentState::Failed),
         ("st-expired", |m, id| m.expire(id), PaymentState::Failed),
-        ("st-authorized", |m, id| m.force_status(id, "AUTHORIZED"), PaymentState::Authorized),
-        ("st-unknown", |m, id| m.force_status(id, "SOMETHING_NEW"), PaymentState::Pending),
+        (
+            "st-authorized",
+            |m, id| m.force_status(id, "AUTHORIZED"),
+            PaymentState::Authorized,
+        ),
+        (
+            "st-unknown",
+            |m, id| m.force_status(id, "SOMETHING_NEW"),
+            PaymentState::Pending,
+        ),
     ];
     for (order, buyer, expected) in cases {
-        let outcome = s.provider.pay(&pay_command(order, "2.00", json!({}))).await.unwrap();
+        let outcome = s
+            .provider
+            .pay(&pay_command(order, "2.00", json!({})))
+            .await
+            .unwrap();
         let id = outcome.provider_payment_id.unwrap();
         assert!(buyer(&s.mock, &id), "{order}");
         let status = s
@@ -269,7 +339,11 @@ async fn status_maps_every_documented_satispay_status() {
 #[tokio::test]
 async fn status_finds_a_payment_whose_pay_answer_was_lost() {
     let s = setup().await;
-    let outcome = s.provider.pay(&pay_command("lost-1", "3.00", json!({}))).await.unwrap();
+    let outcome = s
+        .provider
+        .pay(&pay_command("lost-1", "3.00", json!({})))
+        .await
+        .unwrap();
     let id = outcome.provider_payment_id.unwrap();
     s.mock.accept(&id);
     let status = s
@@ -279,15 +353,26 @@ async fn status_finds_a_payment_whose_pay_answer_was_lost() {
         .unwrap();
     assert_eq!(status.state, PaymentState::Captured);
     assert_eq!(status.provider_payment_id, Some(id));
-    let never = s.provider.status(&stored("never-sent", 300, None, PaymentState::Initiated)).await;
+    let never = s
+        .provider
+        .status(&stored("never-sent", 300, None, PaymentState::Initiated))
+        .await;
     assert_eq!(never, Err(ProviderError::NotFound));
 }
 
 #[tokio::test]
 async fn status_of_an_unknown_payment_is_not_found() {
     let s = setup().await;
-    let unknown = stored("x", 100, Some("2ee5f6c7-f85d-45b7-8f1b-2a570a7002eb"), PaymentState::Pending);
-    assert_eq!(s.provider.status(&unknown).await, Err(ProviderError::NotFound));
+    let unknown = stored(
+        "x",
+        100,
+        Some("2ee5f6c7-f85d-45b7-8f1b-2a570a7002eb"),
+        PaymentState::Pending,
+    );
+    assert_eq!(
+        s.provider.status(&unknown).await,
+        Err(ProviderError::NotFound)
+    );
 }
 
 #[tokio::test]
@@ -295,7 +380,10 @@ async fn status_long_polls_while_the_buyer_decides() {
     let mock = SatispayMock::new(KEY_ID, PUBLIC_KEY);
     let server = MockServer::start(mock.router()).await;
     let provider = provider(&format!("{}/g_business/v1", server.url), PRIVATE_KEY, 5);
-    let outcome = provider.pay(&pay_command("poll-1", "2.00", json!({}))).await.unwrap();
+    let outcome = provider
+        .pay(&pay_command("poll-1", "2.00", json!({})))
+        .await
+        .unwrap();
     let id = outcome.provider_payment_id.unwrap();
     let buyer = mock.clone();
     let paid = id.clone();
@@ -310,19 +398,28 @@ async fn status_long_polls_while_the_buyer_decides() {
         .unwrap();
     assert_eq!(status.state, PaymentState::Captured);
     // Answered when the buyer paid, not after the whole 5 s window, and not before.
-    assert!(started.elapsed() >= Duration::from_millis(350) && started.elapsed() < Duration::from_secs(4));
+    assert!(
+        started.elapsed() >= Duration::from_millis(350)
+            && started.elapsed() < Duration::from_secs(4)
+    );
 }
 
 #[tokio::test]
 async fn callback_is_only_a_trigger_naming_the_payment() {
     let s = setup().await;
-    let outcome = s.provider.pay(&pay_command("cb-1", "2.00", json!({}))).await.unwrap();
+    let outcome = s
+        .provider
+        .pay(&pay_command("cb-1", "2.00", json!({})))
+        .await
+        .unwrap();
     let id = outcome.provider_payment_id.unwrap();
     s.mock.accept(&id);
     let url = s.mock.callback_url(&id).unwrap();
     assert!(url.starts_with(CALLBACK));
     match s.provider.callback(&callback_request(&url)).await.unwrap() {
-        CallbackOutcome::Payment { subject, verified, .. } => {
+        CallbackOutcome::Payment {
+            subject, verified, ..
+        } => {
             assert_eq!(subject, CallbackSubject::ProviderPaymentId(id));
             assert_eq!(verified, None, "an unsigned callback vouches for nothing");
         }
@@ -341,7 +438,10 @@ async fn malformed_callbacks_are_refused() {
         "https://pgm.example/satispay/callback?payment_id={uuid}",
     ] {
         let result = s.provider.callback(&callback_request(url)).await;
-        assert!(matches!(result, Err(ProviderError::InvalidCallback(_))), "{url}: {result:?}");
+        assert!(
+            matches!(result, Err(ProviderError::InvalidCallback(_))),
+            "{url}: {result:?}"
+        );
     }
 }
 
@@ -350,9 +450,16 @@ async fn full_refund_is_a_refund_flow_payment() {
     let s = setup().await;
     let payment = accepted_payment(&s, "rf-1").await;
     let parent = payment.provider_payment_id.clone().unwrap();
-    let outcome = s.provider.refund(&payment, eur(1240), "refund-rf-1-1").await.unwrap();
+    let outcome = s
+        .provider
+        .refund(&payment, eur(1240), "refund-rf-1-1")
+        .await
+        .unwrap();
     assert!(outcome.succeeded);
-    let refund = s.mock.payment(outcome.provider_refund_id.as_deref().unwrap()).unwrap();
+    let refund = s
+        .mock
+        .payment(outcome.provider_refund_id.as_deref().unwrap())
+        .unwrap();
     assert_eq!(refund.flow, "REFUND");
     assert_eq!(refund.kind, "REFUND_TO_BUSINESS");
     assert_eq!(refund.parent_payment_uid.as_deref(), Some(parent.as_str()));
@@ -365,13 +472,26 @@ async fn several_partial_refunds_until_the_mock_refuses_more() {
     let s = setup().await;
     let payment = accepted_payment(&s, "rf-2").await;
     for (i, minor) in [400, 500, 340].into_iter().enumerate() {
-        let outcome = s.provider.refund(&payment, eur(minor), &format!("r2-{i}")).await.unwrap();
+        let outcome = s
+            .provider
+            .refund(&payment, eur(minor), &format!("r2-{i}"))
+            .await
+            .unwrap();
         assert!(outcome.succeeded);
     }
     let over = s.provider.refund(&payment, eur(1), "r2-over").await;
-    assert!(matches!(&over, Err(ProviderError::Rejected { code: Some(c), .. }) if c == "21"), "{over:?}");
+    assert!(
+        matches!(&over, Err(ProviderError::Rejected { code: Some(c), .. }) if c == "21"),
+        "{over:?}"
+    );
     assert_eq!(s.mock.refund_count(), 3);
-    assert_eq!(s.mock.payment(payment.provider_payment_id.as_deref().unwrap()).unwrap().refunded_unit, 1240);
+    assert_eq!(
+        s.mock
+            .payment(payment.provider_payment_id.as_deref().unwrap())
+            .unwrap()
+            .refunded_unit,
+        1240
+    );
 }
 
 #[tokio::test]
@@ -386,10 +506,22 @@ async fn a_refund_above_the_payment_is_refused_by_the_mock() {
 #[tokio::test]
 async fn a_pending_payment_cannot_be_refunded() {
     let s = setup().await;
-    let outcome = s.provider.pay(&pay_command("rf-4", "2.00", json!({}))).await.unwrap();
-    let payment = stored("rf-4", 200, outcome.provider_payment_id.as_deref(), PaymentState::Pending);
+    let outcome = s
+        .provider
+        .pay(&pay_command("rf-4", "2.00", json!({})))
+        .await
+        .unwrap();
+    let payment = stored(
+        "rf-4",
+        200,
+        outcome.provider_payment_id.as_deref(),
+        PaymentState::Pending,
+    );
     let refused = s.provider.refund(&payment, eur(200), "r4").await;
-    assert!(matches!(&refused, Err(ProviderError::Rejected { code: Some(c), .. }) if c == "45"), "{refused:?}");
+    assert!(
+        matches!(&refused, Err(ProviderError::Rejected { code: Some(c), .. }) if c == "45"),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]
@@ -402,16 +534,29 @@ async fn a_retried_refund_refunds_once() {
     let retried = s.provider.refund(&payment, eur(600), "r5").await.unwrap();
     assert!(retried.succeeded);
     assert_eq!(s.mock.refund_count(), 1);
-    assert_eq!(s.mock.payment(payment.provider_payment_id.as_deref().unwrap()).unwrap().refunded_unit, 600);
+    assert_eq!(
+        s.mock
+            .payment(payment.provider_payment_id.as_deref().unwrap())
+            .unwrap()
+            .refunded_unit,
+        600
+    );
 }
 
 #[tokio::test]
 async fn a_payment_signed_with_another_key_is_refused_with_satispays_401() {
     let mock = SatispayMock::new(KEY_ID, PUBLIC_KEY);
     let server = MockServer::start(mock.router()).await;
-    let impostor = provider(&format!("{}/g_business/v1", server.url), OTHER_PRIVATE_KEY, 0);
+    let impostor = provider(
+        &format!("{}/g_business/v1", server.url),
+        OTHER_PRIVATE_KEY,
+        0,
+    );
     let refused = impostor.pay(&pay_command("sig-1", "1.00", json!({}))).await;
-    assert!(matches!(&refused, Err(ProviderError::Rejected { code: Some(c), .. }) if c == "34"), "{refused:?}");
+    assert!(
+        matches!(&refused, Err(ProviderError::Rejected { code: Some(c), .. }) if c == "34"),
+        "{refused:?}"
+    );
     assert_eq!(mock.created_payments(), 0);
     assert_eq!(mock.rejected_signatures(), 1);
 }
@@ -421,8 +566,15 @@ async fn a_pkcs1_key_signs_as_well_as_a_pkcs8_one() {
     let mock = SatispayMock::new("unused", PUBLIC_KEY);
     mock.register_key(KEY_ID, OTHER_PUBLIC_KEY);
     let server = MockServer::start(mock.router()).await;
-    let p = provider(&format!("{}/g_business/v1", server.url), OTHER_PRIVATE_KEY, 0);
-    let outcome = p.pay(&pay_command("sig-3", "1.00", json!({}))).await.unwrap();
+    let p = provider(
+        &format!("{}/g_business/v1", server.url),
+        OTHER_PRIVATE_KEY,
+        0,
+    );
+    let outcome = p
+        .pay(&pay_command("sig-3", "1.00", json!({})))
+        .await
+        .unwrap();
     assert!(outcome.provider_payment_id.is_some());
     assert_eq!(mock.rejected_signatures(), 0);
 }
@@ -439,13 +591,24 @@ async fn an_unknown_key_id_is_refused() {
 
 /// Sends a request signed by hand for `signed_body` but carrying `sent_body` and `digest_of`'s
 /// digest: what a tampering proxy would send.
-async fn hand_signed(server: &MockServer, signed_body: &str, sent_body: &str, digest_of: &str) -> reqwest::Response {
+async fn hand_signed(
+    server: &MockServer,
+    signed_body: &str,
+    sent_body: &str,
+    digest_of: &str,
+) -> reqwest::Response {
     let key = PrivateKey::from_pem(PRIVATE_KEY).unwrap();
     let url = reqwest::Url::parse(&format!("{}/g_business/v1/payments", server.url)).unwrap();
     let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
     let date = "Mon, 18 Mar 2019 15:10:24 +0000";
     let signed_digest = digest_header(signed_body.as_bytes());
-    let signature = key.sign(&signing_string("POST", url.path(), &host, date, &signed_digest));
+    let signature = key.sign(&signing_string(
+        "POST",
+        url.path(),
+        &host,
+        date,
+        &signed_digest,
+    ));
     reqwest::Client::new()
         .post(url)
         .header("Host", host)
@@ -515,7 +678,10 @@ async fn a_500_after_work_is_unavailable_and_the_retry_charges_once() {
     let s = setup().await;
     let cmd = pay_command("f-2", "1.00", json!({}));
     s.server.faults.push(Fault::ErrorAfterWork);
-    assert!(matches!(s.provider.pay(&cmd).await, Err(ProviderError::Unavailable(_))));
+    assert!(matches!(
+        s.provider.pay(&cmd).await,
+        Err(ProviderError::Unavailable(_))
+    ));
     assert_eq!(s.mock.created_payments(), 1);
     let retried = s.provider.pay(&cmd).await.unwrap();
     assert!(retried.provider_payment_id.is_some());
@@ -544,22 +710,45 @@ async fn a_timeout_is_unavailable() {
     s.server.faults.push(Fault::Delay(Duration::from_secs(3)));
     let started = Instant::now();
     let result = s.provider.pay(&pay_command("f-5", "1.00", json!({}))).await;
-    assert!(matches!(result, Err(ProviderError::Unavailable(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(ProviderError::Unavailable(_))),
+        "{result:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
 #[tokio::test]
 async fn supports_is_exactly_what_the_adapter_does() {
     let s = setup().await;
-    let supported = [Operation::Pay, Operation::Refund, Operation::Callback, Operation::Check, Operation::Status];
+    let supported = [
+        Operation::Pay,
+        Operation::Refund,
+        Operation::Callback,
+        Operation::Check,
+        Operation::Status,
+    ];
     for op in Operation::ALL {
         assert_eq!(s.provider.supports(op), supported.contains(&op), "{op:?}");
     }
-    let payment = stored("ns-1", 100, Some("2ee5f6c7-f85d-45b7-8f1b-2a570a7002eb"), PaymentState::Captured);
+    let payment = stored(
+        "ns-1",
+        100,
+        Some("2ee5f6c7-f85d-45b7-8f1b-2a570a7002eb"),
+        PaymentState::Captured,
+    );
     let cmd = pay_command("ns-1", "1.00", json!({}));
-    assert_eq!(s.provider.confirm(&payment, eur(100)).await, Err(ProviderError::NotSupported));
-    assert_eq!(s.provider.pay_recurrent(&cmd).await, Err(ProviderError::NotSupported));
-    assert_eq!(s.provider.void(&payment).await, Err(ProviderError::NotSupported));
+    assert_eq!(
+        s.provider.confirm(&payment, eur(100)).await,
+        Err(ProviderError::NotSupported)
+    );
+    assert_eq!(
+        s.provider.pay_recurrent(&cmd).await,
+        Err(ProviderError::NotSupported)
+    );
+    assert_eq!(
+        s.provider.void(&payment).await,
+        Err(ProviderError::NotSupported)
+    );
     assert!(s.mock.requests().is_empty());
     assert_eq!(s.provider.name(), "satispay");
     assert_eq!(s.provider.methods(), ["satispay"]);
@@ -574,21 +763,34 @@ fn config_reads_pem_keys_with_literal_newlines_and_in_pkcs1() {
 
 #[test]
 fn config_errors_name_the_variable() {
-    let bad_key = SatispayConfig::from_env(&env("https://x.example", "-----BEGIN PRIVATE KEY-----\nbm9wZQ==\n-----END PRIVATE KEY-----")).unwrap_err();
+    let bad_key = SatispayConfig::from_env(&env(
+        "https://x.example",
+        "-----BEGIN PRIVATE KEY-----\nbm9wZQ==\n-----END PRIVATE KEY-----",
+    ))
+    .unwrap_err();
     assert_eq!(bad_key.var, "SATISPAY_PRIVATE_KEY");
     assert!(!bad_key.to_string().contains("bm9wZQ"));
 
     let mut missing = env("https://x.example", PRIVATE_KEY);
     missing.set("SATISPAY_KEY_ID", "");
-    assert_eq!(SatispayConfig::from_env(&missing).unwrap_err().var, "SATISPAY_KEY_ID");
+    assert_eq!(
+        SatispayConfig::from_env(&missing).unwrap_err().var,
+        "SATISPAY_KEY_ID"
+    );
 
     let mut too_long = env("https://x.example", PRIVATE_KEY);
     too_long.set("SATISPAY_WAITING_SECONDS", "61");
-    assert_eq!(SatispayConfig::from_env(&too_long).unwrap_err().var, "SATISPAY_WAITING_SECONDS");
+    assert_eq!(
+        SatispayConfig::from_env(&too_long).unwrap_err().var,
+        "SATISPAY_WAITING_SECONDS"
+    );
 
     let mut not_url = env("https://x.example", PRIVATE_KEY);
     not_url.set("SATISPAY_BASE_URL", "staging.authservices.satispay.com");
-    assert_eq!(SatispayConfig::from_env(&not_url).unwrap_err().var, "SATISPAY_BASE_URL");
+    assert_eq!(
+        SatispayConfig::from_env(&not_url).unwrap_err().var,
+        "SATISPAY_BASE_URL"
+    );
 }
 
 #[test]
@@ -596,7 +798,10 @@ fn config_picks_the_host_by_sandbox_flag() {
     let mut live = env("https://unused.example", PRIVATE_KEY);
     live.set("SATISPAY_BASE_URL", "");
     live.set("SATISPAY_IS_SANDBOX", "false");
-    assert_eq!(SatispayConfig::from_env(&live).unwrap().base_url, "https://authservices.satispay.com/g_business/v1");
+    assert_eq!(
+        SatispayConfig::from_env(&live).unwrap().base_url,
+        "https://authservices.satispay.com/g_business/v1"
+    );
     live.set("SATISPAY_IS_SANDBOX", "true");
     assert_eq!(
         SatispayConfig::from_env(&live).unwrap().base_url,

@@ -26,10 +26,37 @@ pub const PAYMENT_PAGE: &str = "https://sandbox.gestpay.net/pagam/src/index.html
 const MAX_SHOP_TRANSACTION_ID: usize = 50;
 /// `paymentType` codes of Axerve's payment-type table.
 const PAYMENT_TYPES: [&str; 31] = [
-    "S2PALI", "APPLEPAY", "BANCONTACT", "S2PCRU", "COMPASS", "CONSEL", "CREDITCARD", "S2PEPS",
-    "S2PGIR", "HYPE", "S2PIDE", "IDEAL", "KLARNA", "S2PKON", "MASTERPASS", "S2PMER", "S2PMUL",
-    "MYBANK", "ONECARD", "PAYPAL", "S2PPSC", "S2PQIW", "SATISPAY", "S2PSOF", "SOFORT", "TRUSTPAY",
-    "S2PUNI", "S2PWMO", "S2PYAN", "BON", "UPMOBILE",
+    "S2PALI",
+    "APPLEPAY",
+    "BANCONTACT",
+    "S2PCRU",
+    "COMPASS",
+    "CONSEL",
+    "CREDITCARD",
+    "S2PEPS",
+    "S2PGIR",
+    "HYPE",
+    "S2PIDE",
+    "IDEAL",
+    "KLARNA",
+    "S2PKON",
+    "MASTERPASS",
+    "S2PMER",
+    "S2PMUL",
+    "MYBANK",
+    "ONECARD",
+    "PAYPAL",
+    "S2PPSC",
+    "S2PQIW",
+    "SATISPAY",
+    "S2PSOF",
+    "SOFORT",
+    "TRUSTPAY",
+    "S2PUNI",
+    "S2PWMO",
+    "S2PYAN",
+    "BON",
+    "UPMOBILE",
 ];
 /// Currencies the mock knows, with their decimals.
 const CURRENCIES: [(&str, u32); 5] = [("EUR", 2), ("USD", 2), ("GBP", 2), ("CHF", 2), ("JPY", 0)];
@@ -95,18 +122,29 @@ const fn ax(status: StatusCode, code: &'static str, description: &'static str) -
 const BAD: StatusCode = StatusCode::BAD_REQUEST;
 
 fn exponent(currency: &str) -> Option<u32> {
-    CURRENCIES.iter().find(|(c, _)| *c == currency).map(|(_, e)| *e)
+    CURRENCIES
+        .iter()
+        .find(|(c, _)| *c == currency)
+        .map(|(_, e)| *e)
 }
 
 /// `"72.5"`, `"27.30"`: digits, optionally a dot and at most the currency's decimals.
 fn parse_amount(text: &str, exponent: u32) -> Result<i64, AxError> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !digits(whole) || !digits(fraction) || (text.contains('.') && fraction.is_empty()) {
+    if whole.is_empty()
+        || !digits(whole)
+        || !digits(fraction)
+        || (text.contains('.') && fraction.is_empty())
+    {
         return Err(ax(BAD, "1113", "Not numeric amount"));
     }
     if fraction.len() > exponent as usize {
-        return Err(ax(BAD, "1114", "Amount with a wrong number of decimal digits"));
+        return Err(ax(
+            BAD,
+            "1114",
+            "Amount with a wrong number of decimal digits",
+        ));
     }
     let padded = format!("{fraction:0<width$}", width = exponent as usize);
     let minor = format!("{whole}{padded}")
@@ -123,7 +161,12 @@ fn decimal(minor: i64, exponent: u32) -> String {
         return minor.to_string();
     }
     let scale = 10i64.pow(exponent);
-    format!("{}.{:0w$}", minor / scale, minor % scale, w = exponent as usize)
+    format!(
+        "{}.{:0w$}",
+        minor / scale,
+        minor % scale,
+        w = exponent as usize
+    )
 }
 
 /// A string field: absent is `None`; present but not a string is 1105 (all values are strings).
@@ -219,7 +262,11 @@ impl AxerveMock {
         self.lock().errors_in_http_200 = on;
     }
 
-    fn with_payment<T>(&self, payment_id: &str, f: impl FnOnce(&mut AxervePayment, bool) -> T) -> Option<T> {
+    fn with_payment<T>(
+        &self,
+        payment_id: &str,
+        f: impl FnOnce(&mut AxervePayment, bool) -> T,
+    ) -> Option<T> {
         let mut inner = self.lock();
         let auto_settle = inner.auto_settle;
         inner
@@ -272,7 +319,11 @@ impl AxerveMock {
     }
 
     pub fn payment(&self, payment_id: &str) -> Option<AxervePayment> {
-        self.lock().payments.iter().find(|p| p.payment_id == payment_id).cloned()
+        self.lock()
+            .payments
+            .iter()
+            .find(|p| p.payment_id == payment_id)
+            .cloned()
     }
 
     pub fn payments(&self) -> Vec<AxervePayment> {
@@ -285,7 +336,9 @@ impl AxerveMock {
         let shop = self.lock().shop_login.clone();
         let payment = self.payment(payment_id)?;
         let base = payment.server_notification_url?;
-        let b: String = (0..24).map(|_| format!("{:X}", rand::rng().random_range(0..16u8))).collect();
+        let b: String = (0..24)
+            .map(|_| format!("{:X}", rand::rng().random_range(0..16u8)))
+            .collect();
         let sep = if base.contains('?') { '&' } else { '?' };
         Some(format!("{base}{sep}a={shop}&b={b}"))
     }
@@ -310,7 +363,11 @@ impl AxerveMock {
             }))
             .into_response(),
             Err(e) => {
-                let status = if self.lock().errors_in_http_200 { StatusCode::OK } else { e.status };
+                let status = if self.lock().errors_in_http_200 {
+                    StatusCode::OK
+                } else {
+                    e.status
+                };
                 (status, Json(json!({"error": {"code": e.code, "description": e.description}, "payload": {}})))
                     .into_response()
             }
@@ -371,7 +428,9 @@ impl AxerveMock {
         let mut inner = self.lock();
         inner.next_id += 1;
         inner.created += 1;
-        let payment_token: String = (0..32).map(|_| format!("{:x}", rand::rng().random_range(0..16u8))).collect();
+        let payment_token: String = (0..32)
+            .map(|_| format!("{:x}", rand::rng().random_range(0..16u8)))
+            .collect();
         let payment = AxervePayment {
             payment_id: inner.next_id.to_string(),
             payment_token,
@@ -419,9 +478,13 @@ impl AxerveMock {
             .payments
             .iter()
             .rposition(|p| {
-                payment_id.as_ref().map_or(true, |id| &p.payment_id == id)
-                    && shop_id.as_ref().map_or(true, |id| &p.shop_transaction_id == id)
-                    && bank_id.as_ref().map_or(true, |id| &p.bank_transaction_id == id)
+                payment_id.as_ref().is_none_or(|id| &p.payment_id == id)
+                    && shop_id
+                        .as_ref()
+                        .is_none_or(|id| &p.shop_transaction_id == id)
+                    && bank_id
+                        .as_ref()
+                        .is_none_or(|id| &p.bank_transaction_id == id)
             })
             .ok_or(ax(BAD, "2011", "Transaction not found"))
     }
@@ -498,9 +561,18 @@ impl AxerveMock {
     }
 }
 
-async fn handle(State(mock): State<AxerveMock>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(mock): State<AxerveMock>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().trim_end_matches('/');
-    let Some(rest) = path.strip_prefix(API_PREFIX).and_then(|r| r.strip_prefix("/payment/")) else {
+    let Some(rest) = path
+        .strip_prefix(API_PREFIX)
+        .and_then(|r| r.strip_prefix("/payment/"))
+    else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let result = match (method, rest) {
@@ -508,11 +580,13 @@ async fn handle(State(mock): State<AxerveMock>, method: Method, uri: Uri, header
             mock.post(op, &headers, &body)
         }
         // GET payment/detail/{paymentID}
-        (Method::GET, r) if r.starts_with("detail/") => mock.authenticate(&headers).and_then(|_| {
-            let mut by_id = Map::new();
-            by_id.insert("paymentID".into(), json!(&r["detail/".len()..]));
-            mock.detail(&by_id)
-        }),
+        (Method::GET, r) if r.starts_with("detail/") => {
+            mock.authenticate(&headers).and_then(|_| {
+                let mut by_id = Map::new();
+                by_id.insert("paymentID".into(), json!(&r["detail/".len()..]));
+                mock.detail(&by_id)
+            })
+        }
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     mock.reply(result)

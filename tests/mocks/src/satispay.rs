@@ -92,31 +92,61 @@ pub struct SatispayMock {
     inner: Arc<Mutex<Inner>>,
 }
 
-fn error(status: StatusCode, code: u32, message: &str) -> Response {
-    let wlt: String = rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(8)
-        .map(char::from)
-        .collect();
-    (status, Json(json!({"code": code, "message": message, "wlt": wlt}))).into_response()
+/// An error answer in Satispay's format: `{"code": 34, "message": "...", "wlt": "<request id>"}`.
+pub struct SatispayError {
+    status: StatusCode,
+    code: u32,
+    message: String,
 }
 
-fn unauthorized(message: &str) -> Response {
+impl IntoResponse for SatispayError {
+    fn into_response(self) -> Response {
+        let wlt: String = rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(8)
+            .map(char::from)
+            .collect();
+        (
+            self.status,
+            Json(json!({"code": self.code, "message": self.message, "wlt": wlt})),
+        )
+            .into_response()
+    }
+}
+
+fn error(status: StatusCode, code: u32, message: &str) -> SatispayError {
+    SatispayError {
+        status,
+        code,
+        message: message.to_owned(),
+    }
+}
+
+fn unauthorized(message: &str) -> SatispayError {
     error(StatusCode::UNAUTHORIZED, 34, message)
 }
 
-fn malformed(message: &str) -> Response {
+fn malformed(message: &str) -> SatispayError {
     error(StatusCode::BAD_REQUEST, 36, message)
 }
 
 fn new_id() -> String {
     let b: [u8; 16] = rand::rng().random();
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 fn now_text() -> String {
-    OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
 }
 
 impl MockPayment {
@@ -180,7 +210,11 @@ impl SatispayMock {
 
     fn set(&self, id: &str, change: impl FnOnce(&mut MockPayment)) -> bool {
         let mut inner = self.lock();
-        match inner.payments.iter_mut().find(|p| p.id == id && p.status == "PENDING") {
+        match inner
+            .payments
+            .iter_mut()
+            .find(|p| p.id == id && p.status == "PENDING")
+        {
             Some(p) => {
                 change(p);
                 true
@@ -231,7 +265,9 @@ impl SatispayMock {
     /// The URL Satispay calls (GET, no body) when the payment changes: `callback_url` with
     /// `{uuid}` replaced by the payment id.
     pub fn callback_url(&self, id: &str) -> Option<String> {
-        self.payment(id)?.callback_url.map(|u| u.replace("{uuid}", id))
+        self.payment(id)?
+            .callback_url
+            .map(|u| u.replace("{uuid}", id))
     }
 
     /// One-off payments created (idempotent replays not counted).
@@ -252,9 +288,21 @@ impl SatispayMock {
     }
 
     /// Checks the HTTP Signature the way Satispay documents it.
-    fn verify(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-        let auth = header("authorization").ok_or_else(|| unauthorized("Missing Authorization header"))?;
+    fn verify(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(), SatispayError> {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        let auth =
+            header("authorization").ok_or_else(|| unauthorized("Missing Authorization header"))?;
         let params = auth
             .strip_prefix("Signature ")
             .map(parse_signature_params)
@@ -268,8 +316,13 @@ impl SatispayMock {
             .split_whitespace()
             .map(str::to_ascii_lowercase)
             .collect();
-        if REQUIRED_SIGNED.iter().any(|h| !signed.iter().any(|s| s == h)) {
-            return Err(unauthorized("Signature must cover (request-target) host date digest"));
+        if REQUIRED_SIGNED
+            .iter()
+            .any(|h| !signed.iter().any(|s| s == h))
+        {
+            return Err(unauthorized(
+                "Signature must cover (request-target) host date digest",
+            ));
         }
         let key = {
             let inner = self.lock();
@@ -288,15 +341,21 @@ impl SatispayMock {
             "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute]"
         );
         if header("date").is_none_or(|d| OffsetDateTime::parse(d, date_format).is_err()) {
-            return Err(unauthorized("Date is missing or not in the EEE, dd MMM yyyy HH:mm:ss Z form"));
+            return Err(unauthorized(
+                "Date is missing or not in the EEE, dd MMM yyyy HH:mm:ss Z form",
+            ));
         }
         let mut lines = Vec::new();
         for name in &signed {
             if name == "(request-target)" {
                 let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-                lines.push(format!("(request-target): {} {target}", method.as_str().to_ascii_lowercase()));
+                lines.push(format!(
+                    "(request-target): {} {target}",
+                    method.as_str().to_ascii_lowercase()
+                ));
             } else {
-                let value = header(name).ok_or_else(|| unauthorized("A signed header is missing"))?;
+                let value =
+                    header(name).ok_or_else(|| unauthorized("A signed header is missing"))?;
                 lines.push(format!("{name}: {value}"));
             }
         }
@@ -311,7 +370,7 @@ impl SatispayMock {
 
     fn create(&self, headers: &HeaderMap, body: &[u8]) -> Response {
         let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {
-            return malformed("Malformed payment");
+            return malformed("Malformed payment").into_response();
         };
         let idempotency_key = headers
             .get("idempotency-key")
@@ -327,12 +386,14 @@ impl SatispayMock {
         }
         let fields = match PaymentFields::read(&obj) {
             Ok(f) => f,
-            Err(response) => return response,
+            Err(response) => return response.into_response(),
         };
         let created = match fields.flow.as_str() {
             "MATCH_CODE" => self.create_one_off(fields),
             "REFUND" => self.create_refund(fields),
-            f if FLOWS_NOT_SIMULATED.contains(&f) => Err(malformed("This mock only simulates MATCH_CODE and REFUND")),
+            f if FLOWS_NOT_SIMULATED.contains(&f) => {
+                Err(malformed("This mock only simulates MATCH_CODE and REFUND"))
+            }
             _ => Err(malformed("Malformed flow")),
         };
         match created {
@@ -345,11 +406,11 @@ impl SatispayMock {
                 inner.payments.push(payment);
                 Json(json).into_response()
             }
-            Err(response) => response,
+            Err(response) => response.into_response(),
         }
     }
 
-    fn create_one_off(&self, f: PaymentFields) -> Result<MockPayment, Response> {
+    fn create_one_off(&self, f: PaymentFields) -> Result<MockPayment, SatispayError> {
         self.lock().created += 1;
         Ok(MockPayment {
             id: new_id(),
@@ -368,7 +429,7 @@ impl SatispayMock {
         })
     }
 
-    fn create_refund(&self, f: PaymentFields) -> Result<MockPayment, Response> {
+    fn create_refund(&self, f: PaymentFields) -> Result<MockPayment, SatispayError> {
         let parent_id = f
             .parent_payment_uid
             .clone()
@@ -380,10 +441,18 @@ impl SatispayMock {
             .find(|p| p.id == parent_id && p.kind == "TO_BUSINESS")
             .ok_or_else(|| error(StatusCode::NOT_FOUND, 41, "Payment not found"))?;
         if parent.status != "ACCEPTED" {
-            return Err(error(StatusCode::FORBIDDEN, 45, "Unable to fulfill the request: payment not accepted"));
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                45,
+                "Unable to fulfill the request: payment not accepted",
+            ));
         }
         if f.amount_unit > parent.amount_unit - parent.refunded_unit {
-            return Err(error(StatusCode::BAD_REQUEST, 21, "Insufficient availability"));
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                21,
+                "Insufficient availability",
+            ));
         }
         parent.refunded_unit += f.amount_unit;
         inner.refunds += 1;
@@ -407,15 +476,21 @@ impl SatispayMock {
     /// `GET /payments/{id}`, long-polling up to `x-satispay-response-wait-time` seconds while the
     /// payment is pending.
     async fn get(&self, id: &str, headers: &HeaderMap) -> Response {
-        let wait = match headers.get("x-satispay-response-wait-time").map(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok())) {
+        let wait = match headers
+            .get("x-satispay-response-wait-time")
+            .map(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok()))
+        {
             None => 0,
             Some(Some(s)) if s <= 60 => s,
-            Some(_) => return malformed("x-satispay-response-wait-time must be 0 to 60 seconds"),
+            Some(_) => {
+                return malformed("x-satispay-response-wait-time must be 0 to 60 seconds")
+                    .into_response()
+            }
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
         loop {
             let Some(p) = self.payment(id) else {
-                return error(StatusCode::NOT_FOUND, 41, "Payment not found");
+                return error(StatusCode::NOT_FOUND, 41, "Payment not found").into_response();
             };
             if p.status != "PENDING" || p.expired || tokio::time::Instant::now() >= deadline {
                 return Json(p.to_json()).into_response();
@@ -426,12 +501,13 @@ impl SatispayMock {
 
     /// `GET /payments?status=&limit=&starting_after=`: newest first.
     fn list(&self, query: Option<&str>) -> Response {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
         let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let limit = match get("limit").map(str::parse::<usize>) {
             None => 20,
             Some(Ok(n)) if (1..=100).contains(&n) => n,
-            Some(_) => return malformed("limit must be between 1 and 100"),
+            Some(_) => return malformed("limit must be between 1 and 100").into_response(),
         };
         let inner = self.lock();
         let mut all: Vec<&MockPayment> = inner
@@ -443,11 +519,15 @@ impl SatispayMock {
         if let Some(after) = get("starting_after") {
             match all.iter().position(|p| p.id == after) {
                 Some(i) => all.drain(..=i).for_each(drop),
-                None => return malformed("starting_after is not a payment id"),
+                None => return malformed("starting_after is not a payment id").into_response(),
             }
         }
         let has_more = all.len() > limit;
-        let data: Vec<Value> = all.into_iter().take(limit).map(MockPayment::to_json).collect();
+        let data: Vec<Value> = all
+            .into_iter()
+            .take(limit)
+            .map(MockPayment::to_json)
+            .collect();
         Json(json!({"has_more": has_more, "data": data})).into_response()
     }
 }
@@ -472,8 +552,8 @@ struct PaymentFields {
 }
 
 impl PaymentFields {
-    fn read(obj: &Map<String, Value>) -> Result<PaymentFields, Response> {
-        let text = |k: &str| -> Result<Option<String>, Response> {
+    fn read(obj: &Map<String, Value>) -> Result<PaymentFields, SatispayError> {
+        let text = |k: &str| -> Result<Option<String>, SatispayError> {
             match obj.get(k) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -492,7 +572,10 @@ impl PaymentFields {
             return Err(malformed("Currency not supported"));
         }
         let external_code = text("external_code")?;
-        if external_code.as_ref().is_some_and(|c| c.chars().count() > MAX_EXTERNAL_CODE) {
+        if external_code
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > MAX_EXTERNAL_CODE)
+        {
             return Err(malformed("external_code is longer than 50 characters"));
         }
         Ok(PaymentFields {
@@ -507,14 +590,26 @@ impl PaymentFields {
     }
 }
 
-async fn handle(State(mock): State<SatispayMock>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(mock): State<SatispayMock>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let verified = mock.verify(&method, &uri, &headers, &body);
     {
         let mut inner = mock.lock();
         inner.requests.push(RecordedRequest {
             method: method.to_string(),
-            path_and_query: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
-            authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            path_and_query: uri
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            authorization: headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             body: String::from_utf8_lossy(&body).into_owned(),
         });
         if verified.is_err() {
@@ -522,18 +617,18 @@ async fn handle(State(mock): State<SatispayMock>, method: Method, uri: Uri, head
         }
     }
     if let Err(response) = verified {
-        return response;
+        return response.into_response();
     }
     let Some(rest) = uri.path().strip_prefix(API_PREFIX) else {
-        return error(StatusCode::NOT_FOUND, 41, "Not found");
+        return error(StatusCode::NOT_FOUND, 41, "Not found").into_response();
     };
     match (method, rest.trim_end_matches('/')) {
         (Method::POST, "/payments") => mock.create(&headers, &body),
         (Method::GET, "/payments") => mock.list(uri.query()),
         (Method::GET, path) => match path.strip_prefix("/payments/") {
             Some(id) if !id.contains('/') => mock.get(id, &headers).await,
-            _ => error(StatusCode::NOT_FOUND, 41, "Not found"),
+            _ => error(StatusCode::NOT_FOUND, 41, "Not found").into_response(),
         },
-        _ => error(StatusCode::NOT_FOUND, 41, "Not found"),
+        _ => error(StatusCode::NOT_FOUND, 41, "Not found").into_response(),
     }
 }

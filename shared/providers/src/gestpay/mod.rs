@@ -24,7 +24,13 @@ use wire::{
 };
 
 pub const NAME: &str = "gestpay";
-const METHODS: &[&str] = &["credit-cards", "applepay", "googlepay", "pay-pal", "satispay"];
+const METHODS: &[&str] = &[
+    "credit-cards",
+    "applepay",
+    "googlepay",
+    "pay-pal",
+    "satispay",
+];
 
 const LIVE_API: &str = "https://ecomms2s.sella.it/api/v1";
 const SANDBOX_API: &str = "https://sandbox.gestpay.net/api/v1";
@@ -81,7 +87,10 @@ fn payment_type(method: &str) -> Option<&'static str> {
 /// other than `"0"` is an error even inside a 200.
 fn read<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, ProviderError> {
     if status.is_server_error() {
-        return Err(ProviderError::Unavailable(format!("Axerve answered HTTP {}", status.as_u16())));
+        return Err(ProviderError::Unavailable(format!(
+            "Axerve answered HTTP {}",
+            status.as_u16()
+        )));
     }
     let envelope: Envelope<serde_json::Value> = match serde_json::from_slice(body) {
         Ok(envelope) => envelope,
@@ -91,7 +100,11 @@ fn read<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, Provi
                 message: format!("Axerve refused the request (HTTP {})", status.as_u16()),
             })
         }
-        Err(_) => return Err(ProviderError::Unavailable("unreadable Axerve response".into())),
+        Err(_) => {
+            return Err(ProviderError::Unavailable(
+                "unreadable Axerve response".into(),
+            ))
+        }
     };
     let code = envelope.error.code.trim();
     if code != "0" {
@@ -113,7 +126,8 @@ fn read<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, Provi
     let payload = envelope
         .payload
         .ok_or_else(|| ProviderError::Unavailable("Axerve answer without payload".into()))?;
-    serde_json::from_value(payload).map_err(|_| ProviderError::Unavailable("unreadable Axerve payload".into()))
+    serde_json::from_value(payload)
+        .map_err(|_| ProviderError::Unavailable("unreadable Axerve payload".into()))
 }
 
 fn is_approved(result: &str) -> bool {
@@ -143,17 +157,26 @@ fn outcome(p: &TransactionPayload) -> (PaymentState, String) {
             };
             match state.to_ascii_uppercase().as_str() {
                 "AUT" => (PaymentState::Authorized, "Payment authorised".into()),
-                "MOV" | "PRE" | "REQ" | "STO" => (PaymentState::Captured, "Transaction completed".into()),
+                "MOV" | "PRE" | "REQ" | "STO" => {
+                    (PaymentState::Captured, "Transaction completed".into())
+                }
                 "CAN" => (PaymentState::Failed, "Authorisation cancelled".into()),
                 // Approved without any event yet: the result alone is Axerve's "approved".
                 "" => (PaymentState::Captured, "Transaction completed".into()),
-                _ => (PaymentState::Pending, "Unknown Axerve transaction state; still pending".into()),
+                _ => (
+                    PaymentState::Pending,
+                    "Unknown Axerve transaction state; still pending".into(),
+                ),
             }
         }
-        "" | "PENDING" | "XX" | "WAITING" | "UNSUBMITTED" => {
-            (PaymentState::Pending, "Waiting for the buyer or the bank".into())
-        }
-        _ => (PaymentState::Pending, "Unknown Axerve result; still pending".into()),
+        "" | "PENDING" | "XX" | "WAITING" | "UNSUBMITTED" => (
+            PaymentState::Pending,
+            "Waiting for the buyer or the bank".into(),
+        ),
+        _ => (
+            PaymentState::Pending,
+            "Unknown Axerve result; still pending".into(),
+        ),
     }
 }
 
@@ -175,12 +198,19 @@ impl Gestpay {
     }
 
     /// POSTs JSON to `{base_url}/{path}` with the API key and reads the envelope.
-    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ProviderError> {
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ProviderError> {
         let response = self
             .http
             .post(format!("{}/{path}", self.config.base_url))
             .timeout(self.config.timeout)
-            .header(AUTHORIZATION, format!("apikey {}", self.config.api_key.expose()))
+            .header(
+                AUTHORIZATION,
+                format!("apikey {}", self.config.api_key.expose()),
+            )
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/json")
             .json(body)
@@ -188,7 +218,10 @@ impl Gestpay {
             .await
             .map_err(|e| ProviderError::transport(&e))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| ProviderError::transport(&e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ProviderError::transport(&e))?;
         read(status, &bytes)
     }
 
@@ -210,7 +243,8 @@ impl Gestpay {
 
     /// Our callback, carrying our own id: whatever Axerve appends, the trigger names the payment.
     fn notification_url(&self, shop_transaction_id: &str) -> String {
-        let query = serde_urlencoded::to_string([("shopTransactionID", shop_transaction_id)]).unwrap_or_default();
+        let query = serde_urlencoded::to_string([("shopTransactionID", shop_transaction_id)])
+            .unwrap_or_default();
         format!("{}?{query}", self.callback_url)
     }
 }
@@ -283,7 +317,9 @@ impl Provider for Gestpay {
         let payment_id = created
             .payment_id
             .filter(|id| !id.is_empty())
-            .ok_or_else(|| ProviderError::Unavailable("Axerve created a payment without paymentID".into()))?;
+            .ok_or_else(|| {
+                ProviderError::Unavailable("Axerve created a payment without paymentID".into())
+            })?;
         let href = created
             .user_redirect
             .and_then(|r| r.href)
@@ -298,7 +334,11 @@ impl Provider for Gestpay {
         })
     }
 
-    async fn confirm(&self, payment: &Payment, amount: Money) -> Result<CaptureOutcome, ProviderError> {
+    async fn confirm(
+        &self,
+        payment: &Payment,
+        amount: Money,
+    ) -> Result<CaptureOutcome, ProviderError> {
         let currency = amount.currency();
         let body = AmountOperation {
             transaction: self.transaction(payment),
@@ -319,7 +359,12 @@ impl Provider for Gestpay {
         })
     }
 
-    async fn refund(&self, payment: &Payment, amount: Money, _refund_id: &str) -> Result<RefundOutcome, ProviderError> {
+    async fn refund(
+        &self,
+        payment: &Payment,
+        amount: Money,
+        _refund_id: &str,
+    ) -> Result<RefundOutcome, ProviderError> {
         // Axerve has no idempotency key for refunds: a refund whose answer is lost is reported
         // Unavailable and must be settled by reading the payment's events, never retried blindly.
         let currency = amount.currency();
@@ -344,7 +389,9 @@ impl Provider for Gestpay {
     }
 
     async fn status(&self, payment: &Payment) -> Result<StatusOutcome, ProviderError> {
-        let detail: TransactionPayload = self.post("payment/detail", &self.transaction(payment)).await?;
+        let detail: TransactionPayload = self
+            .post("payment/detail", &self.transaction(payment))
+            .await?;
         let (state, description) = outcome(&detail);
         Ok(StatusOutcome {
             state,
@@ -367,21 +414,27 @@ impl Provider for Gestpay {
         };
         for shop in [param("a"), param("shopLogin")].into_iter().flatten() {
             if shop != self.config.shop_login {
-                return Err(ProviderError::InvalidCallback("callback for another shop".into()));
+                return Err(ProviderError::InvalidCallback(
+                    "callback for another shop".into(),
+                ));
             }
         }
         let subject = if let Some(id) = param("shopTransactionID") {
-            validate_id("shopTransactionID", &id).map_err(|e| ProviderError::InvalidCallback(e.to_string()))?;
+            validate_id("shopTransactionID", &id)
+                .map_err(|e| ProviderError::InvalidCallback(e.to_string()))?;
             CallbackSubject::ShopTransactionId(id)
         } else if let Some(id) = param("paymentID") {
-            validate_id("paymentID", &id).map_err(|e| ProviderError::InvalidCallback(e.to_string()))?;
+            validate_id("paymentID", &id)
+                .map_err(|e| ProviderError::InvalidCallback(e.to_string()))?;
             CallbackSubject::ProviderPaymentId(id)
         } else if param("b").is_some() {
             return Err(ProviderError::InvalidCallback(
                 "only the encrypted parameter b: no payment id to look up".into(),
             ));
         } else {
-            return Err(ProviderError::InvalidCallback("no shopTransactionID or paymentID".into()));
+            return Err(ProviderError::InvalidCallback(
+                "no shopTransactionID or paymentID".into(),
+            ));
         };
         Ok(CallbackOutcome::Payment {
             subject,

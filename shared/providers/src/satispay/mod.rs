@@ -9,8 +9,8 @@ pub mod wire;
 pub use signing::{digest_header, signing_string, PrivateKey, SIGNED_HEADERS};
 
 use crate::{
-    CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, Operation, PayOutcome, Provider,
-    ProviderDeps, ProviderError, RefundOutcome, StatusOutcome,
+    CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, Operation, PayOutcome,
+    Provider, ProviderDeps, ProviderError, RefundOutcome, StatusOutcome,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -90,7 +90,9 @@ impl SatispayConfig {
 fn redirect_url(env: &Env, var: &str) -> Result<Option<String>, ConfigError> {
     match env.get(var) {
         None => Ok(None),
-        Some(v) if v.contains("://") && !v.chars().any(char::is_whitespace) => Ok(Some(v.to_owned())),
+        Some(v) if v.contains("://") && !v.chars().any(char::is_whitespace) => {
+            Ok(Some(v.to_owned()))
+        }
         Some(_) => Err(ConfigError::new(var, "is not a URL")),
     }
 }
@@ -128,8 +130,10 @@ impl Satispay {
         extra_headers: &[(&'static str, String)],
         timeout: Duration,
     ) -> Result<(StatusCode, Bytes), ProviderError> {
-        let url = reqwest::Url::parse(&format!("{}{path}", self.config.base_url))
-            .map_err(|_| ProviderError::Unavailable("SATISPAY_BASE_URL does not make a URL".into()))?;
+        let url =
+            reqwest::Url::parse(&format!("{}{path}", self.config.base_url)).map_err(|_| {
+                ProviderError::Unavailable("SATISPAY_BASE_URL does not make a URL".into())
+            })?;
         let target = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
@@ -138,7 +142,11 @@ impl Satispay {
         let host = match (url.host_str(), url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_owned(),
-            (None, _) => return Err(ProviderError::Unavailable("SATISPAY_BASE_URL has no host".into())),
+            (None, _) => {
+                return Err(ProviderError::Unavailable(
+                    "SATISPAY_BASE_URL has no host".into(),
+                ))
+            }
         };
         let has_body = body.is_some();
         let body = body.unwrap_or_default();
@@ -164,15 +172,27 @@ impl Satispay {
         for (name, value) in extra_headers {
             request = request.header(*name, value);
         }
-        let response = request.send().await.map_err(|e| ProviderError::transport(&e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ProviderError::transport(&e))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| ProviderError::transport(&e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ProviderError::transport(&e))?;
         Ok((status, bytes))
     }
 
-    async fn create(&self, body: &CreatePayment<'_>, idempotency_key: String) -> Result<SatispayPayment, ProviderError> {
-        let json = serde_json::to_vec(body)
-            .map_err(|e| ProviderError::InvalidRequest { field: "body".into(), message: e.to_string() })?;
+    async fn create(
+        &self,
+        body: &CreatePayment<'_>,
+        idempotency_key: String,
+    ) -> Result<SatispayPayment, ProviderError> {
+        let json = serde_json::to_vec(body).map_err(|e| ProviderError::InvalidRequest {
+            field: "body".into(),
+            message: e.to_string(),
+        })?;
         let (status, bytes) = self
             .call(
                 Method::POST,
@@ -192,11 +212,20 @@ impl Satispay {
         let mut headers = Vec::new();
         let mut timeout = self.config.timeout;
         if self.config.waiting_seconds > 0 {
-            headers.push(("x-satispay-response-wait-time", self.config.waiting_seconds.to_string()));
+            headers.push((
+                "x-satispay-response-wait-time",
+                self.config.waiting_seconds.to_string(),
+            ));
             timeout += Duration::from_secs(self.config.waiting_seconds);
         }
         let (status, bytes) = self
-            .call(Method::GET, &format!("/payments/{id}"), None, &headers, timeout)
+            .call(
+                Method::GET,
+                &format!("/payments/{id}"),
+                None,
+                &headers,
+                timeout,
+            )
             .await?;
         read(status, &bytes)
     }
@@ -212,7 +241,8 @@ impl Satispay {
         list.data
             .into_iter()
             .find(|p| {
-                p.external_code.as_deref() == Some(code) && p.kind.as_deref() != Some("REFUND_TO_BUSINESS")
+                p.external_code.as_deref() == Some(code)
+                    && p.kind.as_deref() != Some("REFUND_TO_BUSINESS")
             })
             .ok_or(ProviderError::NotFound)
     }
@@ -254,7 +284,10 @@ fn read<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, Provi
             .map_err(|_| ProviderError::Unavailable("unreadable Satispay response".into()));
     }
     if !status.is_client_error() {
-        return Err(ProviderError::Unavailable(format!("Satispay answered HTTP {}", status.as_u16())));
+        return Err(ProviderError::Unavailable(format!(
+            "Satispay answered HTTP {}",
+            status.as_u16()
+        )));
     }
     let error: SatispayError = serde_json::from_slice(body).unwrap_or_default();
     let code = error.code_text();
@@ -263,7 +296,9 @@ fn read<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, Provi
     }
     // 70 is the anti-hammering guard: the request was refused for now, not for good.
     if status == StatusCode::TOO_MANY_REQUESTS || code.as_deref() == Some("70") {
-        return Err(ProviderError::Unavailable("Satispay is rate limiting (anti-hammering)".into()));
+        return Err(ProviderError::Unavailable(
+            "Satispay is rate limiting (anti-hammering)".into(),
+        ));
     }
     let mut message = format!(
         "Satispay refused the request (HTTP {}): {}",
@@ -285,8 +320,14 @@ fn outcome(payment: &SatispayPayment) -> (PaymentState, &'static str) {
         "CANCELED" => (PaymentState::Failed, "Payment canceled"),
         "AUTHORIZED" => (PaymentState::Authorized, "Payment authorised"),
         "PENDING" if payment.expired => (PaymentState::Failed, "Payment expired"),
-        "PENDING" => (PaymentState::Pending, "Waiting for the buyer to pay with Satispay"),
-        _ => (PaymentState::Pending, "Unknown Satispay status; still pending"),
+        "PENDING" => (
+            PaymentState::Pending,
+            "Waiting for the buyer to pay with Satispay",
+        ),
+        _ => (
+            PaymentState::Pending,
+            "Unknown Satispay status; still pending",
+        ),
     }
 }
 
@@ -303,7 +344,11 @@ impl Provider for Satispay {
     fn supports(&self, op: Operation) -> bool {
         matches!(
             op,
-            Operation::Pay | Operation::Refund | Operation::Callback | Operation::Check | Operation::Status
+            Operation::Pay
+                | Operation::Refund
+                | Operation::Callback
+                | Operation::Check
+                | Operation::Status
         )
     }
 
@@ -312,7 +357,9 @@ impl Provider for Satispay {
         if cmd.shop_transaction_id.len() > MAX_EXTERNAL_CODE {
             return Err(ProviderError::InvalidRequest {
                 field: "shopTransactionID".into(),
-                message: format!("Satispay keeps at most {MAX_EXTERNAL_CODE} characters (external_code)"),
+                message: format!(
+                    "Satispay keeps at most {MAX_EXTERNAL_CODE} characters (external_code)"
+                ),
             });
         }
         let callback_url = format!("{}?payment_id={{uuid}}", self.callback_url);
@@ -342,16 +389,24 @@ impl Provider for Satispay {
                 _ => self.pay_page(&payment, back),
             }),
             redirect_url_mobile: waiting
-                .then(|| self.config.mobile_redirect_url.as_deref())
+                .then_some(self.config.mobile_redirect_url.as_deref())
                 .flatten()
                 .map(|mobile| self.pay_page(&payment, Some(mobile))),
             recurrence_token: None,
         })
     }
 
-    async fn refund(&self, payment: &Payment, amount: Money, refund_id: &str) -> Result<RefundOutcome, ProviderError> {
+    async fn refund(
+        &self,
+        payment: &Payment,
+        amount: Money,
+        refund_id: &str,
+    ) -> Result<RefundOutcome, ProviderError> {
         require_eur(amount)?;
-        let parent = payment.provider_payment_id.as_deref().ok_or(ProviderError::NotFound)?;
+        let parent = payment
+            .provider_payment_id
+            .as_deref()
+            .ok_or(ProviderError::NotFound)?;
         let external_code = [refund_id, payment.shop_transaction_id.as_str()]
             .into_iter()
             .find(|c| c.len() <= MAX_EXTERNAL_CODE);
@@ -380,7 +435,10 @@ impl Provider for Satispay {
     async fn status(&self, payment: &Payment) -> Result<StatusOutcome, ProviderError> {
         let found = match &payment.provider_payment_id {
             Some(id) => self.get_payment(id).await?,
-            None => self.find_by_external_code(&payment.shop_transaction_id).await?,
+            None => {
+                self.find_by_external_code(&payment.shop_transaction_id)
+                    .await?
+            }
         };
         let (state, description) = outcome(&found);
         Ok(StatusOutcome {
@@ -397,7 +455,9 @@ impl Provider for Satispay {
             .query_param("payment_id")
             .ok_or_else(|| ProviderError::InvalidCallback("missing payment_id".into()))?;
         if !is_satispay_id(&id) {
-            return Err(ProviderError::InvalidCallback("payment_id is not a Satispay id".into()));
+            return Err(ProviderError::InvalidCallback(
+                "payment_id is not a Satispay id".into(),
+            ));
         }
         Ok(CallbackOutcome::Payment {
             subject: CallbackSubject::ProviderPaymentId(id),

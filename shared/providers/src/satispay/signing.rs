@@ -68,7 +68,13 @@ pub fn date_header(now: OffsetDateTime) -> String {
 
 /// The string to sign: one `name: value` line per signed header, joined by `\n`, no trailing
 /// newline. `request_target` is the path with its query string.
-pub fn signing_string(method: &str, request_target: &str, host: &str, date: &str, digest: &str) -> String {
+pub fn signing_string(
+    method: &str,
+    request_target: &str,
+    host: &str,
+    date: &str,
+    digest: &str,
+) -> String {
     format!(
         "(request-target): {} {request_target}\nhost: {host}\ndate: {date}\ndigest: {digest}",
         method.to_ascii_lowercase()
@@ -88,7 +94,8 @@ mod tests {
     #[test]
     fn digest_matches_the_documented_examples() {
         // The body and digest of Satispay's "Create the String" example.
-        let body = "{\n  \"flow\": \"MATCH_CODE\",\n  \"amount_unit\": 100,\n  \"currency\": \"EUR\"\n}";
+        let body =
+            "{\n  \"flow\": \"MATCH_CODE\",\n  \"amount_unit\": 100,\n  \"currency\": \"EUR\"\n}";
         assert_eq!(
             digest_header(body.as_bytes()),
             "SHA-256=ZML76UQPYzw5yDTmhySnU1S8nmqGde/jhqOG5rpfVSI="
@@ -125,8 +132,10 @@ mod tests {
 
     #[test]
     fn a_bad_key_is_refused_without_echoing_it() {
-        let err = PrivateKey::from_pem("-----BEGIN PRIVATE KEY-----\nnot-a-key\n-----END PRIVATE KEY-----")
-            .unwrap_err();
+        let err = PrivateKey::from_pem(
+            "-----BEGIN PRIVATE KEY-----\nnot-a-key\n-----END PRIVATE KEY-----",
+        )
+        .unwrap_err();
         assert!(!err.contains("not-a-key"));
     }
 }
