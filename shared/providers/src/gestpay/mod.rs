@@ -443,3 +443,53 @@ impl Provider for Gestpay {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_detail(status: u16, body: &str) -> Result<TransactionPayload, ProviderError> {
+        read(StatusCode::from_u16(status).unwrap(), body.as_bytes())
+    }
+
+    #[test]
+    fn the_envelope_decides_whatever_the_http_status() {
+        let ok = r#"{"error":{"code":"0","description":"request correctly processed"},
+                     "payload":{"transactionResult":"OK","transactionState":"MOV","paymentID":"1"}}"#;
+        assert_eq!(read_detail(200, ok).unwrap().transaction_state, "MOV");
+        let refused =
+            r#"{"error":{"code":"1105","description":"Invalid parameter value"},"payload":{}}"#;
+        for status in [200, 400] {
+            match read_detail(status, refused) {
+                Err(ProviderError::Rejected { code, message }) => {
+                    assert_eq!(code.as_deref(), Some("1105"));
+                    assert!(message.contains("Invalid parameter value"));
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+        let missing =
+            r#"{"error":{"code":"2011","description":"Transaction not found"},"payload":{}}"#;
+        assert_eq!(
+            read_detail(200, missing).unwrap_err(),
+            ProviderError::NotFound
+        );
+        let technical = r#"{"error":{"code":"9999","description":"Technical error"},"payload":{}}"#;
+        assert!(matches!(
+            read_detail(500, technical),
+            Err(ProviderError::Unavailable(_))
+        ));
+        assert!(matches!(
+            read_detail(200, technical),
+            Err(ProviderError::Unavailable(_))
+        ));
+        assert!(matches!(
+            read_detail(200, "<html>"),
+            Err(ProviderError::Unavailable(_))
+        ));
+        assert!(matches!(
+            read_detail(403, "Forbidden"),
+            Err(ProviderError::Rejected { code: None, .. })
+        ));
+    }
+}

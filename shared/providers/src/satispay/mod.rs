@@ -466,3 +466,48 @@ impl Provider for Satispay {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_payment(status: u16, body: &str) -> Result<SatispayPayment, ProviderError> {
+        read(StatusCode::from_u16(status).unwrap(), body.as_bytes())
+    }
+
+    #[test]
+    fn answers_are_classified_by_status_and_code() {
+        let ok = read_payment(200, r#"{"id":"a-1","status":"PENDING","expired":false}"#).unwrap();
+        assert_eq!(ok.id, "a-1");
+        assert!(matches!(
+            read_payment(200, "<html>"),
+            Err(ProviderError::Unavailable(_))
+        ));
+        assert!(matches!(
+            read_payment(502, ""),
+            Err(ProviderError::Unavailable(_))
+        ));
+        assert_eq!(
+            read_payment(404, r#"{"code":41,"wlt":"x"}"#).unwrap_err(),
+            ProviderError::NotFound
+        );
+        assert!(matches!(
+            read_payment(403, r#"{"code":70,"message":"Anti-hammering","wlt":"x"}"#),
+            Err(ProviderError::Unavailable(_))
+        ));
+        match read_payment(
+            400,
+            r#"{"code":"36","message":"Malformed","wlt":"FnT15Fhr"}"#,
+        ) {
+            Err(ProviderError::Rejected { code, message }) => {
+                assert_eq!(code.as_deref(), Some("36"));
+                assert!(message.contains("Malformed") && message.contains("FnT15Fhr"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            read_payment(401, "not json"),
+            Err(ProviderError::Rejected { code: None, .. })
+        ));
+    }
+}
