@@ -3,6 +3,7 @@
 //! API rejects, so that an adapter bug cannot pass. Every mock can be told to fail the way
 //! networks fail: see [`Fault`].
 
+pub mod moto;
 mod server;
 
 pub use server::{Fault, Faults, MockServer};
