@@ -6,9 +6,9 @@
 //!
 //! The server we start handles one request at a time. Real DynamoDB applies each conditional
 //! write atomically; moto's stock server (`moto_server`) runs requests on parallel threads and
-//! evaluates a condition and the write after it without a lock, so two concurrent conditional
-//! writes can both "succeed" there. Serving requests one by one gives back the per-request
-//! atomicity that our concurrency tests rely on. (A `$PGM_MOTO_URL` server should be started the
+//! evaluates a condition and the write after it without a lock, so nothing there keeps two
+//! concurrent conditional writes from both succeeding. Serving requests one by one gives back
+//! the per-request atomicity that our concurrency tests rely on. (A `$PGM_MOTO_URL` server should be started the
 //! same way for those tests.)
 
 use std::io::{BufRead, BufReader, Read};
@@ -39,7 +39,8 @@ threading.Thread(target=exit_with_parent, daemon=True).start()
 server.serve_forever()
 "#;
 
-const INSTALL_HINT: &str = "install it with `pip install 'moto[server]'` (or set PGM_MOTO_URL to a running moto server)";
+const INSTALL_HINT: &str =
+    "install it with `pip install 'moto[server]'` (or set PGM_MOTO_URL to a running moto server)";
 
 struct Moto {
     url: String,
@@ -89,7 +90,10 @@ fn start() -> Result<Moto, String> {
         Err(_) => {
             let _ = child.wait();
             let _ = stderr_reader.join();
-            let said = stderr.lock().map(|s| s.trim().to_owned()).unwrap_or_default();
+            let said = stderr
+                .lock()
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default();
             return Err(format!("moto did not start: {said}"));
         }
     };

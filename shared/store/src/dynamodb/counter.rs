@@ -12,7 +12,13 @@ use std::sync::{Arc, Mutex};
 pub struct RequestCounter(Arc<Mutex<BTreeMap<String, u64>>>);
 
 /// Operations that only read (everything else writes or manages the table).
-const READS: &[&str] = &["GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"];
+const READS: &[&str] = &[
+    "GetItem",
+    "BatchGetItem",
+    "Query",
+    "Scan",
+    "TransactGetItems",
+];
 
 impl RequestCounter {
     pub fn new() -> RequestCounter {
@@ -26,7 +32,10 @@ impl RequestCounter {
 
     /// Returns the counts so far and starts again from zero.
     pub fn take(&self) -> BTreeMap<String, u64> {
-        self.0.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default()
     }
 
     pub fn reads(counts: &BTreeMap<String, u64>) -> u64 {

@@ -12,7 +12,10 @@ where
     R: std::fmt::Debug,
 {
     // The SDK's error text names the operation's failure, never the request or credentials.
-    StoreError::Unavailable(format!("DynamoDB {operation}: {}", DisplayErrorContext(&err)))
+    StoreError::Unavailable(format!(
+        "DynamoDB {operation}: {}",
+        DisplayErrorContext(&err)
+    ))
 }
 
 /// A builder left a required field unset: a bug in this module, reported, not panicked on.

@@ -100,7 +100,10 @@ fn json<T: serde::Serialize>(value: &T) -> AttributeValue {
 
 /// Whether the reconciler should look at this payment once it has been quiet for a while.
 fn awaits_news(payment: &Payment) -> bool {
-    matches!(payment.state, PaymentState::Initiated | PaymentState::Pending)
+    matches!(
+        payment.state,
+        PaymentState::Initiated | PaymentState::Pending
+    )
 }
 
 pub fn payment_item(payment: &Payment) -> Item {

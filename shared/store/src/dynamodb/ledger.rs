@@ -50,8 +50,12 @@ impl DynamoStore {
             .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
             .expression_attribute_values(":id", AttributeValue::L(vec![s(&charge.id)]));
         let writes = vec![
-            TransactWriteItem::builder().put(built(key_put.build())?).build(),
-            TransactWriteItem::builder().put(built(charge_put.build())?).build(),
+            TransactWriteItem::builder()
+                .put(built(key_put.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(built(charge_put.build())?)
+                .build(),
             TransactWriteItem::builder()
                 .update(built(reference_append.build())?)
                 .build(),
@@ -80,7 +84,10 @@ impl DynamoStore {
             };
             return Ok(Created::KeyTaken(known));
         }
-        if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+        if reasons
+            .iter()
+            .any(|r| r.code() == Some("TransactionConflict"))
+        {
             return Ok(Created::Conflict);
         }
         let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
@@ -157,9 +164,10 @@ impl SandboxLedger for DynamoStore {
                         Some(id) => id,
                         None => {
                             let pk = item::charge_key_pk(&charge.idempotency_key);
-                            let key_item = self.get(pk).await.map_err(ledger)?.ok_or_else(|| {
-                                LedgerError("idempotency key vanished".into())
-                            })?;
+                            let key_item =
+                                self.get(pk).await.map_err(ledger)?.ok_or_else(|| {
+                                    LedgerError("idempotency key vanished".into())
+                                })?;
                             item::charge_key_target(&key_item).map_err(ledger)?
                         }
                     };
@@ -174,7 +182,9 @@ impl SandboxLedger for DynamoStore {
                 }
             }
         }
-        Err(LedgerError("sandbox charge: too many concurrent writers".into()))
+        Err(LedgerError(
+            "sandbox charge: too many concurrent writers".into(),
+        ))
     }
 
     async fn charge(&self, id: &str) -> Result<Option<Charge>, LedgerError> {
@@ -230,10 +240,11 @@ impl SandboxLedger for DynamoStore {
         }
         match update.send().await {
             Ok(_) => Ok(true),
-            Err(e) if matches!(
-                e.as_service_error(),
-                Some(UpdateItemError::ConditionalCheckFailedException(_))
-            ) =>
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
             {
                 Ok(false)
             }
@@ -251,7 +262,10 @@ impl SandboxLedger for DynamoStore {
             .condition_expression("attribute_exists(pk) AND NOT contains(#ids, :id)")
             .expression_attribute_names("#refunds", item::REFUNDS)
             .expression_attribute_names("#ids", item::REFUND_IDS)
-            .expression_attribute_values(":refund", AttributeValue::L(vec![item::refund_value(refund)]))
+            .expression_attribute_values(
+                ":refund",
+                AttributeValue::L(vec![item::refund_value(refund)]),
+            )
             .expression_attribute_values(":id_set", AttributeValue::Ss(vec![refund.id.clone()]))
             .expression_attribute_values(":id", s(&refund.id))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

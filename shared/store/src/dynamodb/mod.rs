@@ -22,7 +22,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use error::{built, unavailable};
-use item::{Item, s};
+use item::{s, Item};
 use pgm_core::{ConfigError, Env, Payment};
 
 /// Names the table (required with `PGM_STORE=dynamodb`).
@@ -200,7 +200,10 @@ impl PaymentStore for DynamoStore {
         provider: &str,
         provider_payment_id: &str,
     ) -> Result<Option<Payment>, StoreError> {
-        match self.get(item::mapping_pk(provider, provider_payment_id)).await? {
+        match self
+            .get(item::mapping_pk(provider, provider_payment_id))
+            .await?
+        {
             Some(mapping) => {
                 let shop_transaction_id = item::mapping_target(&mapping)?;
                 self.get_payment(&shop_transaction_id).await
@@ -222,7 +225,11 @@ impl PaymentStore for DynamoStore {
                 .expression_attribute_names("#version", item::VERSION)
                 .expression_attribute_values(":previous", item::n(payment.version - 1))
         };
-        writes.push(TransactWriteItem::builder().put(built(put.build())?).build());
+        writes.push(
+            TransactWriteItem::builder()
+                .put(built(put.build())?)
+                .build(),
+        );
         roles.push(Role::Payment);
 
         if let Some(provider_payment_id) = commit.map_provider_id {
@@ -235,7 +242,11 @@ impl PaymentStore for DynamoStore {
                 .condition_expression("attribute_not_exists(pk) OR #target = :target")
                 .expression_attribute_names("#target", item::SHOP_TRANSACTION_ID)
                 .expression_attribute_values(":target", s(&payment.shop_transaction_id));
-            writes.push(TransactWriteItem::builder().put(built(put.build())?).build());
+            writes.push(
+                TransactWriteItem::builder()
+                    .put(built(put.build())?)
+                    .build(),
+            );
             roles.push(Role::Mapping(provider_payment_id.to_owned()));
         }
 
@@ -243,13 +254,21 @@ impl PaymentStore for DynamoStore {
             // The entry is due from the moment of the change it reports.
             let entry = OutboxEntry::new(event.clone(), payment.updated_at);
             let put = self.put(item::outbox_item(&entry));
-            writes.push(TransactWriteItem::builder().put(built(put.build())?).build());
+            writes.push(
+                TransactWriteItem::builder()
+                    .put(built(put.build())?)
+                    .build(),
+            );
             roles.push(Role::Other);
         }
 
         if let Some(record) = commit.idempotency {
             let put = self.put(item::idempotency_item(record));
-            writes.push(TransactWriteItem::builder().put(built(put.build())?).build());
+            writes.push(
+                TransactWriteItem::builder()
+                    .put(built(put.build())?)
+                    .build(),
+            );
             roles.push(Role::Other);
         }
 
@@ -322,10 +341,11 @@ impl PaymentStore for DynamoStore {
             .await;
         match deleted {
             Ok(_) => Ok(()),
-            Err(e) if matches!(
-                e.as_service_error(),
-                Some(DeleteItemError::ConditionalCheckFailedException(_))
-            ) =>
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(DeleteItemError::ConditionalCheckFailedException(_))
+                ) =>
             {
                 Ok(())
             }
@@ -380,10 +400,11 @@ impl PaymentStore for DynamoStore {
             .await;
         match written {
             Ok(_) => Ok(()),
-            Err(e) if matches!(
-                e.as_service_error(),
-                Some(PutItemError::ConditionalCheckFailedException(_))
-            ) =>
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
             {
                 Ok(())
             }

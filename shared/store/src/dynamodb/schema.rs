@@ -72,7 +72,12 @@ use std::time::Duration;
 pub async fn create_table_if_missing(client: &Client, name: &str) -> Result<(), StoreError> {
     let exists = match client.describe_table().table_name(name).send().await {
         Ok(_) => true,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => false,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            false
+        }
         Err(e) => return Err(unavailable("DescribeTable", e)),
     };
     if !exists {
@@ -99,7 +104,11 @@ async fn create(client: &Client, name: &str) -> Result<(), StoreError> {
         .index_name(QUEUE_INDEX)
         .key_schema(built(key(QUEUE, KeyType::Hash))?)
         .key_schema(built(key(QUEUE_AT, KeyType::Range))?)
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
         .build();
     let created = client
         .create_table()
@@ -115,7 +124,12 @@ async fn create(client: &Client, name: &str) -> Result<(), StoreError> {
     match created {
         Ok(_) => Ok(()),
         // Someone else created it meanwhile.
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(unavailable("CreateTable", e)),
     }
 }
