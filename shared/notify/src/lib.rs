@@ -6,7 +6,7 @@ mod delivery;
 pub mod local;
 mod schedule;
 
-pub use delivery::{DeliveryError, Deliverer};
+pub use delivery::{Deliverer, DeliveryError};
 pub use schedule::RetrySchedule;
 
 use async_trait::async_trait;

@@ -1,7 +1,8 @@
 //! One conformance suite, run against every PaymentStore: the cases are in `conformance/cases.rs`,
 //! written once; each backend below instantiates all of them.
 //!
-//! DynamoDB runs against moto's server mode (started once per test process by
+//! The embedded store runs on a fresh SQLite file per test. DynamoDB runs against moto's server
+//! mode (started once per test process by
 //! `pgm_mocks::moto`; `pip install 'moto[server]'`), one fresh table per test.
 
 #[path = "conformance/cases.rs"]
@@ -103,12 +104,51 @@ mod dynamo {
 
 conformance!(dynamodb, crate::dynamo::backend);
 
+mod sqlite_file {
+    use super::Backend;
+    use pgm_store::embedded::EmbeddedStore;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    /// Removes the test's database files when the test ends.
+    struct TempDb(PathBuf);
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = self.0.clone().into_os_string();
+                path.push(suffix);
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
+    pub async fn backend() -> Backend {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "pgm-conformance-{}-{}.sqlite",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let keep = TempDb(path.clone());
+        let store = Arc::new(EmbeddedStore::open(&path).unwrap());
+        Backend {
+            store: store.clone(),
+            ledger: store,
+            _keep: Box::new(keep),
+        }
+    }
+}
+
+conformance!(embedded, crate::sqlite_file::backend);
+
 /// What the adapter alone must do beyond the shared cases.
 mod dynamodb_only {
     use crate::dynamo;
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_dynamodb::types::{BillingMode, KeyType, ProjectionType, TimeToLiveStatus};
-    use pgm_core::payment::NewPayment;
+    use pgm_core::payment::{NewPayment, PAY_LOCK_MS};
     use pgm_core::{
         Currency, EventType, Money, NotificationEvent, Payment, PaymentKind, PaymentState,
     };
@@ -140,6 +180,7 @@ mod dynamodb_only {
             metadata: BTreeMap::new(),
             request_hash: "h".into(),
             now,
+            lock_ms: PAY_LOCK_MS,
         });
         assert!(store.insert_payment(&payment).await.unwrap().is_none());
         payment.observe(PaymentState::Captured, "ok", now + 1);
@@ -247,6 +288,7 @@ mod dynamodb_only {
             metadata: BTreeMap::new(),
             request_hash: "h".into(),
             now: 1,
+            lock_ms: PAY_LOCK_MS,
         });
         store.insert_payment(&payment).await.unwrap();
         counter.take();

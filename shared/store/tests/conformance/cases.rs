@@ -1,7 +1,7 @@
 //! The cases every [`PaymentStore`] (and its [`SandboxLedger`]) must pass, written once against
 //! the traits. Times are synthetic unix milliseconds so that every boundary is exact.
 
-use pgm_core::payment::NewPayment;
+use pgm_core::payment::{NewPayment, PAY_LOCK_MS};
 use pgm_core::Currency;
 use pgm_core::{
     EventType, Money, NotificationEvent, Payment, PaymentKind, PaymentState, StoredResponse,
@@ -36,6 +36,7 @@ fn new_payment(id: &str, minor: i64, now: i64) -> Payment {
         metadata: BTreeMap::from([("order".to_owned(), id.to_owned())]),
         request_hash: "hash-1".into(),
         now,
+        lock_ms: PAY_LOCK_MS,
     })
 }
 
@@ -480,9 +481,15 @@ pub async fn outbox_due_retry_park_done(b: Backend) {
     );
     assert_eq!(later[1], retry);
 
-    // The second is delivered.
+    // The second is delivered. A late retry of it (from a worker that timed out) must not
+    // bring it back.
     store.event_done(&second.event_id).await.unwrap();
     store.event_done(&second.event_id).await.unwrap(); // twice is fine
+    let late_retry = OutboxEntry {
+        attempts: 1,
+        ..later[0].clone()
+    };
+    store.event_retry(&late_retry).await.unwrap();
     assert_eq!(
         event_ids(&store.due_events(t + 60_000, 10).await.unwrap()),
         vec![first.event_id.clone()]
@@ -589,9 +596,9 @@ pub async fn stale_pending_boundaries(b: Backend) {
         vec!["order-initiated", "order-pending"]
     );
     assert_eq!(
-        store.stale_pending(T0 + 201, 1).await.unwrap().len(),
-        1,
-        "limit"
+        store.stale_pending(T0 + 201, 1).await.unwrap(),
+        vec![initiated.clone()],
+        "the oldest first"
     );
 
     // Settled: no longer pending.
