@@ -309,8 +309,20 @@ impl PaymentStore for EmbeddedStore {
     async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_owned();
         self.run(move |conn| {
-            conn.execute("DELETE FROM idempotency WHERE key = ?1", [key])
+            // Only an unfinished claim is let go: a stored answer stays for its replays.
+            let body: Option<String> = conn
+                .query_row("SELECT body FROM idempotency WHERE key = ?1", [&key], |r| {
+                    r.get(0)
+                })
+                .optional()
                 .map_err(unavailable)?;
+            if let Some(body) = body {
+                let record: IdempotencyRecord = from_json(&key, &body)?;
+                if record.response.is_none() {
+                    conn.execute("DELETE FROM idempotency WHERE key = ?1", [&key])
+                        .map_err(unavailable)?;
+                }
+            }
             Ok(())
         })
         .await
@@ -575,6 +587,9 @@ impl SandboxLedger for EmbeddedStore {
     async fn add_refund(&self, charge_id: &str, refund: &LedgerRefund) -> Result<(), LedgerError> {
         let (charge_id, refund) = (charge_id.to_owned(), refund.clone());
         self.ledger(move |conn| {
+            if load_charge(conn, &charge_id)?.is_none() {
+                return Err(LedgerError(format!("no charge {charge_id}")));
+            }
             conn.execute(
                 "INSERT INTO sandbox_refunds (charge_id, refund_id, amount_minor, created_at)
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",

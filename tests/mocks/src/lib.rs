@@ -4,6 +4,7 @@
 //! networks fail: see [`Fault`].
 
 pub mod axerve;
+pub mod moto;
 pub mod satispay;
 mod server;
 
