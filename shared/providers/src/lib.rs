@@ -4,6 +4,7 @@
 mod port;
 pub mod registry;
 pub mod sandbox;
+pub mod stripe;
 
 pub use port::*;
 pub use registry::{ProviderDeps, Registry};

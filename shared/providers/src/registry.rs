@@ -8,8 +8,17 @@ use std::sync::Arc;
 
 /// Every provider name the API knows, in the order of the API document.
 pub const KNOWN_PROVIDERS: &[&str] = &[
-    "sandbox", "gestpay", "satispay", "unicredit", "braintree", "scalapay", "safecharge", "soisy",
-    "stripe", "bpc", "paymentz",
+    "sandbox",
+    "gestpay",
+    "satispay",
+    "unicredit",
+    "braintree",
+    "scalapay",
+    "safecharge",
+    "soisy",
+    "stripe",
+    "bpc",
+    "paymentz",
 ];
 
 /// What adapters are built with: made once per process, shared by all.
@@ -46,6 +55,7 @@ impl Registry {
             let name = canonical_name(name);
             let provider: Arc<dyn Provider> = match name {
                 "sandbox" => Arc::new(Sandbox::from_env(env, deps)?),
+                "stripe" => Arc::new(crate::stripe::Stripe::from_env(env, deps)?),
                 "" => continue,
                 known if KNOWN_PROVIDERS.contains(&known) => {
                     return Err(ConfigError::new(
@@ -56,7 +66,10 @@ impl Registry {
                 other => {
                     return Err(ConfigError::new(
                         VAR,
-                        format!("unknown provider `{other}` (known: {})", KNOWN_PROVIDERS.join(", ")),
+                        format!(
+                            "unknown provider `{other}` (known: {})",
+                            KNOWN_PROVIDERS.join(", ")
+                        ),
                     ))
                 }
             };
