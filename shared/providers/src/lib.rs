@@ -4,6 +4,7 @@
 mod port;
 pub mod registry;
 pub mod sandbox;
+pub mod scalapay;
 pub mod stripe;
 
 pub use port::*;

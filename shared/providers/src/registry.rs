@@ -47,6 +47,7 @@ impl Registry {
             let provider: Arc<dyn Provider> = match name {
                 "sandbox" => Arc::new(Sandbox::from_env(env, deps)?),
                 "stripe" => Arc::new(crate::stripe::Stripe::from_env(env, deps)?),
+                "scalapay" => Arc::new(crate::scalapay::Scalapay::from_env(env, deps)?),
                 "" => continue,
                 known if KNOWN_PROVIDERS.contains(&known) => {
                     return Err(ConfigError::new(
