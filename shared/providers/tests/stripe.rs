@@ -223,6 +223,10 @@ async fn pay_with_products_not_adding_up_or_metadata_beyond_stripe_limits_is_ref
     assert!(
         matches!(stripe.pay(&cmd).await, Err(ProviderError::InvalidRequest { field, .. }) if field == "metadata")
     );
+    let cmd = pay_cmd(r#","metadata":{"a[b]":"v"}"#);
+    assert!(
+        matches!(stripe.pay(&cmd).await, Err(ProviderError::InvalidRequest { field, .. }) if field == "metadata")
+    );
     let cmd = pay_cmd(r#","providerData":{"captureMethod":"later"}"#);
     assert!(
         matches!(stripe.pay(&cmd).await, Err(ProviderError::InvalidRequest { field, .. }) if field == "providerData.captureMethod")

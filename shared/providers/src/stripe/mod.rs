@@ -38,8 +38,9 @@ pub const DEFAULT_BASE_URL: &str = "https://api.stripe.com";
 pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
 /// Per request: long enough for Stripe's slow moments, short enough for the PGM's callers.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
-/// Stripe's metadata limits (keys up to 40 characters, values up to 500); the PGM's own limits
-/// are wider, so a request beyond Stripe's is refused here with a clear field.
+/// Stripe's metadata limits (docs.stripe.com/metadata: keys up to 40 characters and without
+/// square brackets, values up to 500); the PGM's own limits are wider, so a request beyond
+/// Stripe's is refused here with a clear field.
 const METADATA_KEY_MAX: usize = 40;
 const METADATA_VALUE_MAX: usize = 500;
 
@@ -284,13 +285,17 @@ impl Stripe {
                     "must be \"manual\" (authorise now, capture with /confirm) or \"automatic\"",
                 )),
             };
-        if let Some((key, _)) = cmd.metadata.iter().find(|(k, v)| {
-            k.chars().count() > METADATA_KEY_MAX || v.chars().count() > METADATA_VALUE_MAX
-        }) {
+        let beyond_stripe = |(k, v): &(&String, &String)| {
+            k.chars().count() > METADATA_KEY_MAX
+                || k.contains(['[', ']'])
+                || v.chars().count() > METADATA_VALUE_MAX
+        };
+        if let Some((key, _)) = cmd.metadata.iter().find(beyond_stripe) {
             return Err(invalid(
                 "metadata",
                 format!(
-                    "`{key}`: Stripe takes keys up to {METADATA_KEY_MAX} and values up to {METADATA_VALUE_MAX} characters"
+                    "`{key}`: Stripe takes keys up to {METADATA_KEY_MAX} characters without square brackets, \
+                     and values up to {METADATA_VALUE_MAX} characters"
                 ),
             ));
         }
