@@ -487,6 +487,18 @@ async fn signed_events_map_manual_capture_expiry_and_failed_delayed_payments() {
         state_of(stripe.callback(&signed(&body)).await.unwrap()),
         PaymentState::Failed
     );
+
+    cmd.shop_transaction_id = "delayed-ok".into();
+    let id = stripe.pay(&cmd).await.unwrap().provider_payment_id.unwrap();
+    mock.complete_session_async(&id).unwrap();
+    mock.settle_async_payment(&id, true).unwrap();
+    let body = mock
+        .event_body("checkout.session.async_payment_succeeded", &id)
+        .unwrap();
+    assert_eq!(
+        state_of(stripe.callback(&signed(&body)).await.unwrap()),
+        PaymentState::Captured
+    );
 }
 
 #[tokio::test]
