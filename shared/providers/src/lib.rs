@@ -6,6 +6,8 @@ mod port;
 pub mod registry;
 pub mod sandbox;
 pub mod satispay;
+pub mod scalapay;
+pub mod stripe;
 
 pub use port::*;
 pub use registry::{ProviderDeps, Registry};

@@ -57,6 +57,8 @@ impl Registry {
                 "sandbox" => Arc::new(Sandbox::from_env(env, deps)?),
                 "gestpay" => Arc::new(crate::gestpay::Gestpay::from_env(env, deps)?),
                 "satispay" => Arc::new(crate::satispay::Satispay::from_env(env, deps)?),
+                "stripe" => Arc::new(crate::stripe::Stripe::from_env(env, deps)?),
+                "scalapay" => Arc::new(crate::scalapay::Scalapay::from_env(env, deps)?),
                 "" => continue,
                 known if KNOWN_PROVIDERS.contains(&known) => {
                     return Err(ConfigError::new(

@@ -6,6 +6,8 @@
 pub mod axerve;
 pub mod moto;
 pub mod satispay;
+pub mod scalapay;
 mod server;
+pub mod stripe;
 
 pub use server::{Fault, Faults, MockServer};
