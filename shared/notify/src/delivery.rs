@@ -23,7 +23,11 @@ pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(8);
 
 impl Deliverer {
     pub fn new(client: reqwest::Client, url: String, secret: Option<Secret>) -> Deliverer {
-        Deliverer { client, url, secret }
+        Deliverer {
+            client,
+            url,
+            secret,
+        }
     }
 
     pub async fn deliver(&self, event: &NotificationEvent) -> Result<(), DeliveryError> {
@@ -42,11 +46,16 @@ impl Deliverer {
                 sign_timestamped(secret.expose().as_bytes(), now, &body),
             );
         }
-        let response = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| DeliveryError::Transport(if e.is_timeout() { "timeout" } else { "connection failed" }.into()))?;
+        let response = request.body(body).send().await.map_err(|e| {
+            DeliveryError::Transport(
+                if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "connection failed"
+                }
+                .into(),
+            )
+        })?;
         let status = response.status();
         if status.is_success() {
             Ok(())

@@ -9,7 +9,7 @@ mod schedule;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 
-pub use delivery::{DeliveryError, Deliverer};
+pub use delivery::{Deliverer, DeliveryError};
 pub use resend::{resend_stuck, ResendError};
 pub use schedule::RetrySchedule;
 

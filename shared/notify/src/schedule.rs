@@ -13,7 +13,10 @@ impl Default for RetrySchedule {
     fn default() -> Self {
         let minutes = [1, 5, 10, 30, 60, 120, 360, 720, 1440, 1440, 1440];
         RetrySchedule {
-            delays: minutes.iter().map(|m| Duration::from_secs(m * 60)).collect(),
+            delays: minutes
+                .iter()
+                .map(|m| Duration::from_secs(m * 60))
+                .collect(),
         }
     }
 }
@@ -27,10 +30,13 @@ impl RetrySchedule {
     pub fn parse(var: &str, text: &str) -> Result<RetrySchedule, ConfigError> {
         let mut delays = Vec::new();
         for part in text.split(',').map(str::trim) {
-            let (digits, unit) = part.split_at(part.find(|c: char| !c.is_ascii_digit()).unwrap_or(part.len()));
-            let n: u64 = digits
-                .parse()
-                .map_err(|_| ConfigError::new(var, format!("`{part}` is not a delay like 30s, 5m or 1h")))?;
+            let (digits, unit) = part.split_at(
+                part.find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(part.len()),
+            );
+            let n: u64 = digits.parse().map_err(|_| {
+                ConfigError::new(var, format!("`{part}` is not a delay like 30s, 5m or 1h"))
+            })?;
             let secs = match unit {
                 "ms" => {
                     delays.push(Duration::from_millis(n));
@@ -40,7 +46,12 @@ impl RetrySchedule {
                 "m" => n * 60,
                 "h" => n * 3600,
                 "d" => n * 86_400,
-                _ => return Err(ConfigError::new(var, format!("`{part}` has an unknown unit"))),
+                _ => {
+                    return Err(ConfigError::new(
+                        var,
+                        format!("`{part}` has an unknown unit"),
+                    ))
+                }
             };
             delays.push(Duration::from_secs(secs));
         }
@@ -73,7 +84,10 @@ mod tests {
         assert!(s.delay_after(2) > s.delay_after(1));
         assert_eq!(s.delay_after(s.max_attempts()), None);
         let total: Duration = (1..s.max_attempts()).filter_map(|a| s.delay_after(a)).sum();
-        assert!(total > Duration::from_secs(3 * 86_400), "retries go on for days");
+        assert!(
+            total > Duration::from_secs(3 * 86_400),
+            "retries go on for days"
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 use crate::{QueueError, RetrySchedule};
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, QueueAttributeName, SendMessageBatchRequestEntry,
+};
 use aws_sdk_sqs::Client;
 
 /// The notifier Lambda's timeout: a batch of ten is delivered concurrently, each POST bounded by the
@@ -25,7 +27,10 @@ pub fn max_receive_count(schedule: &RetrySchedule) -> u32 {
 }
 
 fn sqs_error(operation: &str, error: impl std::error::Error + 'static) -> QueueError {
-    QueueError(format!("{operation} failed: {}", DisplayErrorContext(error)))
+    QueueError(format!(
+        "{operation} failed: {}",
+        DisplayErrorContext(error)
+    ))
 }
 
 /// The queue name is the URL's last path segment (`https://sqs.<region>.amazonaws.com/<account>/<name>`).
@@ -59,7 +64,10 @@ pub async fn create_queues_if_missing(
             .queue_url
             .ok_or_else(|| QueueError("CreateQueue returned no URL".into()))?,
     };
-    if existing_queue(client, queue_name(queue_url)?).await?.is_some() {
+    if existing_queue(client, queue_name(queue_url)?)
+        .await?
+        .is_some()
+    {
         return Ok(());
     }
     let dlq_arn = client
@@ -79,20 +87,34 @@ pub async fn create_queues_if_missing(
     client
         .create_queue()
         .queue_name(queue_name(queue_url)?)
-        .attributes(QueueAttributeName::VisibilityTimeout, visibility_timeout_secs.to_string())
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_timeout_secs.to_string(),
+        )
         .attributes(QueueAttributeName::MessageRetentionPeriod, &retention)
-        .attributes(QueueAttributeName::RedrivePolicy, redrive_policy.to_string())
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            redrive_policy.to_string(),
+        )
         .send()
         .await
         .map_err(|e| sqs_error("CreateQueue", e))?;
-    tracing::info!(queue = queue_name(queue_url)?, "created the notification queues");
+    tracing::info!(
+        queue = queue_name(queue_url)?,
+        "created the notification queues"
+    );
     Ok(())
 }
 
 async fn existing_queue(client: &Client, name: &str) -> Result<Option<String>, QueueError> {
     match client.get_queue_url().queue_name(name).send().await {
         Ok(output) => Ok(output.queue_url),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()) => Ok(None),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_queue_does_not_exist()) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(sqs_error("GetQueueUrl", e)),
     }
 }
@@ -178,7 +200,11 @@ pub async fn redrive_dlq(
         for failed in deleted.failed() {
             // Already on the main queue: it is delivered from there and redriven again from
             // here later (the receiver drops the duplicate by eventId).
-            tracing::warn!(entry = failed.id(), code = failed.code(), "redriven message not deleted from the DLQ");
+            tracing::warn!(
+                entry = failed.id(),
+                code = failed.code(),
+                "redriven message not deleted from the DLQ"
+            );
         }
     }
     tracing::info!(moved, "redrove notifications from the dead-letter queue");

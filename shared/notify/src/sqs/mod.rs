@@ -10,8 +10,8 @@ mod admin;
 mod notifier;
 
 pub use admin::{
-    create_queues_if_missing, max_receive_count, redrive_dlq, MESSAGE_RETENTION_SECS, NOTIFIER_TIMEOUT_SECS,
-    VISIBILITY_TIMEOUT_SECS,
+    create_queues_if_missing, max_receive_count, redrive_dlq, MESSAGE_RETENTION_SECS,
+    NOTIFIER_TIMEOUT_SECS, VISIBILITY_TIMEOUT_SECS,
 };
 pub use notifier::{handle_batch, visibility_for};
 
@@ -61,7 +61,12 @@ impl SqsQueue {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| QueueError(format!("SendMessageBatch failed: {}", DisplayErrorContext(e))))?;
+            .map_err(|e| {
+                QueueError(format!(
+                    "SendMessageBatch failed: {}",
+                    DisplayErrorContext(e)
+                ))
+            })?;
         for failed in output.failed() {
             tracing::warn!(
                 entry = failed.id(),
@@ -81,8 +86,12 @@ impl SqsQueue {
     }
 }
 
-fn message_entry(index: usize, event: &NotificationEvent) -> Result<SendMessageBatchRequestEntry, QueueError> {
-    let body = serde_json::to_string(event).map_err(|e| QueueError(format!("event does not serialize: {e}")))?;
+fn message_entry(
+    index: usize,
+    event: &NotificationEvent,
+) -> Result<SendMessageBatchRequestEntry, QueueError> {
+    let body = serde_json::to_string(event)
+        .map_err(|e| QueueError(format!("event does not serialize: {e}")))?;
     let event_id = MessageAttributeValue::builder()
         .data_type("String")
         .string_value(&event.event_id)
@@ -112,7 +121,10 @@ impl NotificationQueue for SqsQueue {
             }
         }
         if refused > 0 {
-            return Err(QueueError(format!("SQS refused {refused} of {} notifications", events.len())));
+            return Err(QueueError(format!(
+                "SQS refused {refused} of {} notifications",
+                events.len()
+            )));
         }
         Ok(())
     }

@@ -53,7 +53,8 @@ pub async fn handle_batch(
         let deliverer = deliverer.clone();
         let schedule = schedule.clone();
         tasks.spawn(async move {
-            let delivered = handle_record(&client, &queue_url, &deliverer, &schedule, &record).await;
+            let delivered =
+                handle_record(&client, &queue_url, &deliverer, &schedule, &record).await;
             (message_id, delivered)
         });
     }
@@ -83,7 +84,8 @@ async fn handle_record(
         .get("ApproximateReceiveCount")
         .and_then(|count| count.parse().ok())
         .unwrap_or(1);
-    let event: NotificationEvent = match serde_json::from_str(record.body.as_deref().unwrap_or("")) {
+    let event: NotificationEvent = match serde_json::from_str(record.body.as_deref().unwrap_or(""))
+    {
         Ok(event) => event,
         Err(e) => {
             // Retrying cannot fix the body: make it visible again at once so it reaches the
@@ -125,5 +127,32 @@ async fn change_visibility(client: &Client, queue_url: &str, record: &SqsMessage
     if let Err(e) = result {
         // Not fatal: the message comes back after the queue's visibility timeout instead.
         tracing::warn!(error = %DisplayErrorContext(e), "could not delay the notification's retry");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn retries_follow_the_schedule_then_stop() {
+        let schedule = RetrySchedule::new(vec![Duration::from_secs(60), Duration::from_secs(300)]);
+        assert_eq!(visibility_for(&schedule, 1), Some(60));
+        assert_eq!(visibility_for(&schedule, 2), Some(300));
+        // The third receive was the last try (max_attempts = 3): left to the redrive policy.
+        assert_eq!(schedule.max_attempts(), 3);
+        assert_eq!(visibility_for(&schedule, 3), None);
+    }
+
+    #[test]
+    fn long_delays_are_capped_below_the_12_hour_limit_and_short_ones_never_reach_zero() {
+        let schedule = RetrySchedule::new(vec![
+            Duration::from_secs(86_400),
+            Duration::from_millis(200),
+        ]);
+        let capped = visibility_for(&schedule, 1).unwrap();
+        assert!((43_200 - 600..43_200).contains(&capped), "{capped}");
+        assert_eq!(visibility_for(&schedule, 2), Some(1));
     }
 }
