@@ -516,3 +516,31 @@ async fn queues_get_the_template_settings_and_creating_them_twice_is_harmless() 
     .await
     .expect("existing queues are fine");
 }
+
+/// A queue that takes events but leaves the outbox to someone else (like the local adapter).
+struct CountingQueue(std::sync::Mutex<usize>);
+
+#[async_trait::async_trait]
+impl NotificationQueue for CountingQueue {
+    async fn publish(&self, events: &[NotificationEvent]) -> Result<(), pgm_notify::QueueError> {
+        *self.0.lock().unwrap() += events.len();
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn resend_stops_when_the_queue_leaves_the_entries_in_the_outbox() {
+    // More than one page (100) of stuck entries, none of which publish removes.
+    let events: Vec<NotificationEvent> = (1..=150).map(|n| event(&unique("order"), n)).collect();
+    let outbox = MemoryOutbox::with(&events);
+    let queue = CountingQueue(std::sync::Mutex::new(0));
+
+    let sent = resend_stuck(&outbox, &queue, Duration::ZERO)
+        .await
+        .expect("resend");
+
+    // The first page goes out; reading the same page again ends the run instead of looping.
+    assert_eq!(sent, 100);
+    assert_eq!(*queue.0.lock().unwrap(), 100);
+    assert_eq!(outbox.pending().len(), 150);
+}
