@@ -1,0 +1,192 @@
+//! Test support: start the local PGM (the same composition `pgm-local` runs) on a random
+//! loopback port with its own data directory, a notification receiver, and small HTTP helpers.
+
+mod receiver;
+
+pub use receiver::{Notification, Receiver};
+
+use pgm_core::Env;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// The webhook secret tests give the sandbox, so they can sign callbacks as the sandbox does.
+pub const SANDBOX_SECRET: &str = "whsec_sandbox_test_secret";
+
+pub struct TestServer {
+    pub url: String,
+    data_dir: Option<tempfile::TempDir>,
+    pub client: reqwest::Client,
+    running: pgm_local::Running,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.running.stop();
+    }
+}
+
+/// An HTTP answer, read whole.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json with this status and code, and returns the body.
+    pub fn problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
+        let body = self.json();
+        assert_eq!(body["code"], code, "{}", self.text);
+        assert_eq!(body["status"], status);
+        body
+    }
+}
+
+impl TestServer {
+    /// Starts a PGM with the sandbox and `extra` settings on a fresh data directory.
+    pub async fn start(extra: &[(&str, &str)]) -> TestServer {
+        TestServer::start_in(tempfile::tempdir().expect("tempdir"), extra).await
+    }
+
+    /// Starts a PGM on an existing data directory (to test restarts).
+    pub async fn start_in(data_dir: tempfile::TempDir, extra: &[(&str, &str)]) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let url = format!("http://{addr}");
+        let mut env = Env::from_pairs([
+            ("HTTP_PORT", addr.port().to_string().as_str()),
+            ("PGM_PUBLIC_URL", url.as_str()),
+            (
+                "PGM_DATA_DIR",
+                data_dir.path().to_str().expect("utf-8 path"),
+            ),
+            ("ENABLED_PROVIDERS", "sandbox"),
+            ("SANDBOX_WEBHOOK_SECRET", SANDBOX_SECRET),
+        ]);
+        for (k, v) in extra {
+            env.set(k, v);
+        }
+        let running = pgm_local::start(&env, Some(listener))
+            .await
+            .expect("PGM starts");
+        TestServer {
+            url,
+            data_dir: Some(data_dir),
+            client: reqwest::Client::new(),
+            running,
+        }
+    }
+
+    /// Stops serving and hands back the data directory (to start again on it).
+    pub fn shut_down(mut self) -> tempfile::TempDir {
+        self.running.stop();
+        self.data_dir
+            .take()
+            .expect("data dir present until shut down")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.send(self.client.post(format!("{}{path}", self.url)).json(body))
+            .await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.url))
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(self.client.get(format!("{}{path}", self.url)))
+            .await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.expect("request reaches the PGM");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        Answer {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    /// `POST /sandbox/credit-cards/pay` with a token.
+    pub async fn pay(&self, shop_transaction_id: &str, amount: &str, token: &str) -> Answer {
+        self.post(
+            "/sandbox/credit-cards/pay",
+            &serde_json::json!({"amount": amount, "shopTransactionID": shop_transaction_id, "creditCardToken": token}),
+        )
+        .await
+    }
+
+    pub async fn status_of(&self, shop_transaction_id: &str) -> Value {
+        let answer = self
+            .get(&format!(
+                "/sandbox/status?shopTransactionId={shop_transaction_id}"
+            ))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.json()
+    }
+
+    /// The sandbox's own books for a merchant reference (what the PSP charged and refunded).
+    pub async fn sandbox_charges(&self, reference: &str) -> Vec<Value> {
+        let answer = self
+            .get(&format!("/sandbox/charges?reference={reference}"))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.json().as_array().cloned().expect("a list")
+    }
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return true;
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -41,10 +41,7 @@ impl Env {
 
     /// The value, with unset and blank treated alike.
     pub fn get(&self, var: &str) -> Option<&str> {
-        self.0
-            .get(var)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
+        self.0.get(var).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
     pub fn require(&self, var: &str) -> Result<&str, ConfigError> {
@@ -62,7 +59,10 @@ impl Env {
             Some(v) => match v.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => Ok(true),
                 "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(ConfigError::new(var, format!("`{v}` is not a boolean (true/false)"))),
+                _ => Err(ConfigError::new(
+                    var,
+                    format!("`{v}` is not a boolean (true/false)"),
+                )),
             },
         }
     }
@@ -83,7 +83,10 @@ impl Env {
             Some(v) if v.starts_with("http://") || v.starts_with("https://") => {
                 Ok(Some(v.trim_end_matches('/').to_owned()))
             }
-            Some(v) => Err(ConfigError::new(var, format!("`{v}` is not an http(s) URL"))),
+            Some(v) => Err(ConfigError::new(
+                var,
+                format!("`{v}` is not an http(s) URL"),
+            )),
         }
     }
 

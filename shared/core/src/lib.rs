@@ -9,9 +9,9 @@ pub mod secret;
 pub mod signing;
 pub mod wire;
 
+pub use config::{ConfigError, Env};
 pub use event::{EventType, NotificationEvent};
 pub use money::{Currency, Money, MoneyError};
 pub use payment::{ApiStatus, Payment, PaymentError, PaymentKind, PaymentState, StoredResponse};
 pub use secret::Secret;
 pub use wire::{PaymentRef, ValidationError};
-pub use config::{ConfigError, Env};

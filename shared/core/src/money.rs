@@ -11,28 +11,160 @@ pub const MAX_MINOR: i64 = 1_000_000_000_000_000;
 /// ISO 4217 codes we accept, with their minor-unit exponent. Funds codes and precious metals
 /// are left out on purpose: no provider charges them.
 const CURRENCIES: &[(&str, u8)] = &[
-    ("AED", 2), ("AFN", 2), ("ALL", 2), ("AMD", 2), ("ANG", 2), ("AOA", 2), ("ARS", 2),
-    ("AUD", 2), ("AWG", 2), ("AZN", 2), ("BAM", 2), ("BBD", 2), ("BDT", 2), ("BGN", 2),
-    ("BHD", 3), ("BIF", 0), ("BMD", 2), ("BND", 2), ("BOB", 2), ("BRL", 2), ("BSD", 2),
-    ("BTN", 2), ("BWP", 2), ("BYN", 2), ("BZD", 2), ("CAD", 2), ("CDF", 2), ("CHF", 2),
-    ("CLP", 0), ("CNY", 2), ("COP", 2), ("CRC", 2), ("CUP", 2), ("CVE", 2), ("CZK", 2),
-    ("DJF", 0), ("DKK", 2), ("DOP", 2), ("DZD", 2), ("EGP", 2), ("ERN", 2), ("ETB", 2),
-    ("EUR", 2), ("FJD", 2), ("FKP", 2), ("GBP", 2), ("GEL", 2), ("GHS", 2), ("GIP", 2),
-    ("GMD", 2), ("GNF", 0), ("GTQ", 2), ("GYD", 2), ("HKD", 2), ("HNL", 2), ("HTG", 2),
-    ("HUF", 2), ("IDR", 2), ("ILS", 2), ("INR", 2), ("IQD", 3), ("IRR", 2), ("ISK", 0),
-    ("JMD", 2), ("JOD", 3), ("JPY", 0), ("KES", 2), ("KGS", 2), ("KHR", 2), ("KMF", 0),
-    ("KRW", 0), ("KWD", 3), ("KYD", 2), ("KZT", 2), ("LAK", 2), ("LBP", 2), ("LKR", 2),
-    ("LRD", 2), ("LSL", 2), ("LYD", 3), ("MAD", 2), ("MDL", 2), ("MGA", 2), ("MKD", 2),
-    ("MMK", 2), ("MNT", 2), ("MOP", 2), ("MRU", 2), ("MUR", 2), ("MVR", 2), ("MWK", 2),
-    ("MXN", 2), ("MYR", 2), ("MZN", 2), ("NAD", 2), ("NGN", 2), ("NIO", 2), ("NOK", 2),
-    ("NPR", 2), ("NZD", 2), ("OMR", 3), ("PAB", 2), ("PEN", 2), ("PGK", 2), ("PHP", 2),
-    ("PKR", 2), ("PLN", 2), ("PYG", 0), ("QAR", 2), ("RON", 2), ("RSD", 2), ("RUB", 2),
-    ("RWF", 0), ("SAR", 2), ("SBD", 2), ("SCR", 2), ("SDG", 2), ("SEK", 2), ("SGD", 2),
-    ("SHP", 2), ("SLE", 2), ("SOS", 2), ("SRD", 2), ("SSP", 2), ("STN", 2), ("SVC", 2),
-    ("SYP", 2), ("SZL", 2), ("THB", 2), ("TJS", 2), ("TMT", 2), ("TND", 3), ("TOP", 2),
-    ("TRY", 2), ("TTD", 2), ("TWD", 2), ("TZS", 2), ("UAH", 2), ("UGX", 0), ("USD", 2),
-    ("UYU", 2), ("UZS", 2), ("VES", 2), ("VND", 0), ("VUV", 0), ("WST", 2), ("XAF", 0),
-    ("XCD", 2), ("XOF", 0), ("XPF", 0), ("YER", 2), ("ZAR", 2), ("ZMW", 2), ("ZWL", 2),
+    ("AED", 2),
+    ("AFN", 2),
+    ("ALL", 2),
+    ("AMD", 2),
+    ("ANG", 2),
+    ("AOA", 2),
+    ("ARS", 2),
+    ("AUD", 2),
+    ("AWG", 2),
+    ("AZN", 2),
+    ("BAM", 2),
+    ("BBD", 2),
+    ("BDT", 2),
+    ("BGN", 2),
+    ("BHD", 3),
+    ("BIF", 0),
+    ("BMD", 2),
+    ("BND", 2),
+    ("BOB", 2),
+    ("BRL", 2),
+    ("BSD", 2),
+    ("BTN", 2),
+    ("BWP", 2),
+    ("BYN", 2),
+    ("BZD", 2),
+    ("CAD", 2),
+    ("CDF", 2),
+    ("CHF", 2),
+    ("CLP", 0),
+    ("CNY", 2),
+    ("COP", 2),
+    ("CRC", 2),
+    ("CUP", 2),
+    ("CVE", 2),
+    ("CZK", 2),
+    ("DJF", 0),
+    ("DKK", 2),
+    ("DOP", 2),
+    ("DZD", 2),
+    ("EGP", 2),
+    ("ERN", 2),
+    ("ETB", 2),
+    ("EUR", 2),
+    ("FJD", 2),
+    ("FKP", 2),
+    ("GBP", 2),
+    ("GEL", 2),
+    ("GHS", 2),
+    ("GIP", 2),
+    ("GMD", 2),
+    ("GNF", 0),
+    ("GTQ", 2),
+    ("GYD", 2),
+    ("HKD", 2),
+    ("HNL", 2),
+    ("HTG", 2),
+    ("HUF", 2),
+    ("IDR", 2),
+    ("ILS", 2),
+    ("INR", 2),
+    ("IQD", 3),
+    ("IRR", 2),
+    ("ISK", 0),
+    ("JMD", 2),
+    ("JOD", 3),
+    ("JPY", 0),
+    ("KES", 2),
+    ("KGS", 2),
+    ("KHR", 2),
+    ("KMF", 0),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("KYD", 2),
+    ("KZT", 2),
+    ("LAK", 2),
+    ("LBP", 2),
+    ("LKR", 2),
+    ("LRD", 2),
+    ("LSL", 2),
+    ("LYD", 3),
+    ("MAD", 2),
+    ("MDL", 2),
+    ("MGA", 2),
+    ("MKD", 2),
+    ("MMK", 2),
+    ("MNT", 2),
+    ("MOP", 2),
+    ("MRU", 2),
+    ("MUR", 2),
+    ("MVR", 2),
+    ("MWK", 2),
+    ("MXN", 2),
+    ("MYR", 2),
+    ("MZN", 2),
+    ("NAD", 2),
+    ("NGN", 2),
+    ("NIO", 2),
+    ("NOK", 2),
+    ("NPR", 2),
+    ("NZD", 2),
+    ("OMR", 3),
+    ("PAB", 2),
+    ("PEN", 2),
+    ("PGK", 2),
+    ("PHP", 2),
+    ("PKR", 2),
+    ("PLN", 2),
+    ("PYG", 0),
+    ("QAR", 2),
+    ("RON", 2),
+    ("RSD", 2),
+    ("RUB", 2),
+    ("RWF", 0),
+    ("SAR", 2),
+    ("SBD", 2),
+    ("SCR", 2),
+    ("SDG", 2),
+    ("SEK", 2),
+    ("SGD", 2),
+    ("SHP", 2),
+    ("SLE", 2),
+    ("SOS", 2),
+    ("SRD", 2),
+    ("SSP", 2),
+    ("STN", 2),
+    ("SVC", 2),
+    ("SYP", 2),
+    ("SZL", 2),
+    ("THB", 2),
+    ("TJS", 2),
+    ("TMT", 2),
+    ("TND", 3),
+    ("TOP", 2),
+    ("TRY", 2),
+    ("TTD", 2),
+    ("TWD", 2),
+    ("TZS", 2),
+    ("UAH", 2),
+    ("UGX", 0),
+    ("USD", 2),
+    ("UYU", 2),
+    ("UZS", 2),
+    ("VES", 2),
+    ("VND", 0),
+    ("VUV", 0),
+    ("WST", 2),
+    ("XAF", 0),
+    ("XCD", 2),
+    ("XOF", 0),
+    ("XPF", 0),
+    ("YER", 2),
+    ("ZAR", 2),
+    ("ZMW", 2),
+    ("ZWL", 2),
 ];
 
 /// An ISO 4217 currency we know the exponent of.
@@ -55,7 +187,10 @@ impl Currency {
             .iter()
             .find(|(c, _)| *c == code)
             .map(|(c, e)| Currency {
-                code: c.as_bytes().try_into().expect("table codes have three letters"),
+                code: c
+                    .as_bytes()
+                    .try_into()
+                    .expect("table codes have three letters"),
                 exponent: *e,
             })
             .ok_or_else(|| MoneyError::UnknownCurrency(code.chars().take(8).collect()))
@@ -260,13 +395,21 @@ mod tests {
 
     #[test]
     fn rejects_everything_that_is_not_a_plain_decimal() {
-        for bad in ["abc", "1e3", "5.", ".5", "+5", " 5", "5 ", "5,00", "0x10", "5.0.0", "NaN", "∞"] {
+        for bad in [
+            "abc", "1e3", "5.", ".5", "+5", " 5", "5 ", "5,00", "0x10", "5.0.0", "NaN", "∞",
+        ] {
             assert_eq!(eur(bad), Err(MoneyError::NotADecimal), "{bad}");
         }
         assert_eq!(eur(""), Err(MoneyError::Empty));
         assert_eq!(eur("-1"), Err(MoneyError::Negative));
-        assert!(matches!(eur("5.001"), Err(MoneyError::TooManyDecimals { max: 2, .. })));
-        assert_eq!(eur("123456789012345678901234567890"), Err(MoneyError::TooLarge));
+        assert!(matches!(
+            eur("5.001"),
+            Err(MoneyError::TooManyDecimals { max: 2, .. })
+        ));
+        assert_eq!(
+            eur("123456789012345678901234567890"),
+            Err(MoneyError::TooLarge)
+        );
         assert_eq!(eur("10000000000000.01"), Err(MoneyError::TooLarge));
         assert_eq!(eur("10000000000000.00"), Ok(MAX_MINOR));
     }
@@ -278,9 +421,22 @@ mod tests {
         assert_eq!(Money::parse_decimal("500", jpy).unwrap().minor(), 500);
         assert!(Money::parse_decimal("500.5", jpy).is_err());
         assert_eq!(Money::parse_decimal("1.25", kwd).unwrap().minor(), 1250);
-        assert_eq!(Money::parse_decimal("1.25", kwd).unwrap().to_decimal_string(), "1.250");
-        assert_eq!(Money::from_minor(500, jpy).unwrap().to_decimal_string(), "500");
-        assert_eq!(Money::from_minor(7, Currency::EUR).unwrap().to_decimal_string(), "0.07");
+        assert_eq!(
+            Money::parse_decimal("1.25", kwd)
+                .unwrap()
+                .to_decimal_string(),
+            "1.250"
+        );
+        assert_eq!(
+            Money::from_minor(500, jpy).unwrap().to_decimal_string(),
+            "500"
+        );
+        assert_eq!(
+            Money::from_minor(7, Currency::EUR)
+                .unwrap()
+                .to_decimal_string(),
+            "0.07"
+        );
     }
 
     #[test]
@@ -295,7 +451,10 @@ mod tests {
     fn round_trips_through_the_wire_form() {
         for minor in [0, 1, 9, 10, 99, 100, 12345, MAX_MINOR] {
             let m = Money::from_minor(minor, Currency::EUR).unwrap();
-            assert_eq!(Money::parse_decimal(&m.to_decimal_string(), Currency::EUR).unwrap(), m);
+            assert_eq!(
+                Money::parse_decimal(&m.to_decimal_string(), Currency::EUR).unwrap(),
+                m
+            );
         }
     }
 }

@@ -102,7 +102,9 @@ pub struct PayClaim {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PayDuplicate {
     Replay(StoredResponse),
-    InProgress { retry_after_secs: u64 },
+    InProgress {
+        retry_after_secs: u64,
+    },
     Conflict,
     /// The earlier request died holding the claim: take over, but ask the provider first.
     TakeOver,
@@ -183,6 +185,8 @@ pub struct NewPayment {
     pub metadata: BTreeMap<String, String>,
     pub request_hash: String,
     pub now: i64,
+    /// How long the claim blocks duplicates before a retry may take it over.
+    pub lock_ms: i64,
 }
 
 impl Payment {
@@ -207,7 +211,7 @@ impl Payment {
             claim: PayClaim {
                 request_hash: new.request_hash,
                 state: ClaimState::InProgress,
-                lock_expires_at: new.now + PAY_LOCK_MS,
+                lock_expires_at: new.now + new.lock_ms,
                 response: None,
                 retryable: false,
                 attempt: 1,
@@ -244,7 +248,11 @@ impl Payment {
 
     /// Starts another attempt on this payment (after a final KO, or taking over a dead claim).
     /// Returns the next version to be written over the current one.
+    /// A takeover keeps the attempt number, so the provider-side idempotency key is the same
+    /// and even a blind retry could not charge twice.
     pub fn restart_attempt(&self, fresh: NewPayment, takeover: bool) -> Payment {
+        let lock_ms = fresh.lock_ms;
+        let now = fresh.now;
         let mut next = if takeover {
             self.clone()
         } else {
@@ -254,8 +262,9 @@ impl Payment {
             p
         };
         next.claim.state = ClaimState::InProgress;
-        next.claim.lock_expires_at = next.updated_at.max(self.updated_at) + PAY_LOCK_MS;
-        next.claim.attempt = self.claim.attempt + 1;
+        next.claim.lock_expires_at = now + lock_ms;
+        next.claim.attempt = self.claim.attempt + u32::from(!takeover);
+        next.updated_at = now.max(self.updated_at);
         next.claim.response = None;
         next.claim.retryable = false;
         next.version = self.version + 1;
@@ -377,7 +386,9 @@ impl Payment {
 
     fn check_currency(&self, amount: Money) -> Result<(), PaymentError> {
         if amount.currency() != self.amount.currency() {
-            return Err(MoneyError::CurrencyMismatch(amount.currency(), self.amount.currency()).into());
+            return Err(
+                MoneyError::CurrencyMismatch(amount.currency(), self.amount.currency()).into(),
+            );
         }
         Ok(())
     }
@@ -411,6 +422,7 @@ mod tests {
             metadata: BTreeMap::new(),
             request_hash: "h1".into(),
             now: 1_000,
+            lock_ms: PAY_LOCK_MS,
         })
     }
 
@@ -435,14 +447,19 @@ mod tests {
     #[test]
     fn refunds_never_exceed_the_captured_amount() {
         let mut p = payment(1000);
-        assert!(p.reserve_refund("r0", Some(eur(1)), 2).is_err(), "not captured yet");
+        assert!(
+            p.reserve_refund("r0", Some(eur(1)), 2).is_err(),
+            "not captured yet"
+        );
         assert!(p.observe(PaymentState::Captured, "ok", 2));
         assert_eq!(p.reserve_refund("r1", Some(eur(400)), 3).unwrap(), eur(400));
         assert_eq!(p.reserve_refund("r2", Some(eur(400)), 3).unwrap(), eur(400));
         // Both still in flight: only 200 remain.
         assert_eq!(
             p.reserve_refund("r3", Some(eur(300)), 3),
-            Err(PaymentError::AmountExceedsRemaining { remaining: eur(200) })
+            Err(PaymentError::AmountExceedsRemaining {
+                remaining: eur(200)
+            })
         );
         p.settle_refund("r1", true, None, 4).unwrap();
         p.settle_refund("r2", false, None, 4).unwrap();
@@ -467,13 +484,25 @@ mod tests {
     #[test]
     fn duplicates_are_classified_like_stripe_does() {
         let mut p = payment(1000);
-        assert!(matches!(p.classify_duplicate("h1", 2_000), PayDuplicate::InProgress { .. }));
+        assert!(matches!(
+            p.classify_duplicate("h1", 2_000),
+            PayDuplicate::InProgress { .. }
+        ));
         assert_eq!(p.classify_duplicate("h2", 2_000), PayDuplicate::Conflict);
-        assert_eq!(p.classify_duplicate("h1", 1_000 + PAY_LOCK_MS), PayDuplicate::TakeOver);
-        let response = StoredResponse { status: 200, body: "{}".into() };
+        assert_eq!(
+            p.classify_duplicate("h1", 1_000 + PAY_LOCK_MS),
+            PayDuplicate::TakeOver
+        );
+        let response = StoredResponse {
+            status: 200,
+            body: "{}".into(),
+        };
         p.observe(PaymentState::Failed, "declined", 3);
         p.complete_claim(response.clone(), true);
-        assert_eq!(p.classify_duplicate("h1", 4), PayDuplicate::Replay(response));
+        assert_eq!(
+            p.classify_duplicate("h1", 4),
+            PayDuplicate::Replay(response)
+        );
         assert_eq!(p.classify_duplicate("h2", 4), PayDuplicate::NewAttempt);
     }
 }

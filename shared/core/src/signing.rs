@@ -48,7 +48,9 @@ pub fn verify_timestamped(
     let mut candidates = Vec::new();
     for part in header.split(',') {
         match part.trim().split_once('=') {
-            Some(("t", t)) => timestamp = Some(t.parse::<i64>().map_err(|_| SignatureError::Malformed)?),
+            Some(("t", t)) => {
+                timestamp = Some(t.parse::<i64>().map_err(|_| SignatureError::Malformed)?)
+            }
             Some(("v1", v)) => candidates.push(v),
             Some(_) => {}
             None => return Err(SignatureError::Malformed),
@@ -61,9 +63,9 @@ pub fn verify_timestamped(
     let mut message = format!("{timestamp}.").into_bytes();
     message.extend_from_slice(payload);
     let expected = hmac_sha256_hex(secret, &message);
-    let matched = candidates
-        .iter()
-        .fold(false, |ok, c| ok | constant_time_eq(c.as_bytes(), expected.as_bytes()));
+    let matched = candidates.iter().fold(false, |ok, c| {
+        ok | constant_time_eq(c.as_bytes(), expected.as_bytes())
+    });
     if !matched {
         return Err(SignatureError::Mismatch);
     }

@@ -183,7 +183,10 @@ impl PayRequest {
         }
         if let Some(email) = &self.buyer_email {
             if !email.contains('@') || email.len() > 254 {
-                return Err(ValidationError::new("buyerEmail", "must be an e-mail address"));
+                return Err(ValidationError::new(
+                    "buyerEmail",
+                    "must be an e-mail address",
+                ));
             }
         }
         Ok(PayCommand {
@@ -213,6 +216,9 @@ pub enum PayResult {
     Ok,
     Ko,
     RedirectToUrl,
+    /// ext: the outcome is not known yet (provider unreachable, or a payment the provider
+    /// settles later). Never a failure: `/status`, `/check` and the notification settle it.
+    Pending,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -469,10 +475,22 @@ mod tests {
             (r#"{"amount":"5.001","shopTransactionID":"a1"}"#, "amount"),
             (r#"{"amount":"0","shopTransactionID":"a1"}"#, "amount"),
             (r#"{"amount":"1e3","shopTransactionID":"a1"}"#, "amount"),
-            (r#"{"amount":"5.00","shopTransactionID":""}"#, "shopTransactionID"),
-            (r#"{"amount":"5.00","shopTransactionID":"a b"}"#, "shopTransactionID"),
-            (r#"{"amount":"5.00","shopTransactionID":"a","currency":"eur"}"#, "currency"),
-            (r#"{"amount":"5.00","shopTransactionID":"a","successRedirect":"javascript:x"}"#, "successRedirect"),
+            (
+                r#"{"amount":"5.00","shopTransactionID":""}"#,
+                "shopTransactionID",
+            ),
+            (
+                r#"{"amount":"5.00","shopTransactionID":"a b"}"#,
+                "shopTransactionID",
+            ),
+            (
+                r#"{"amount":"5.00","shopTransactionID":"a","currency":"eur"}"#,
+                "currency",
+            ),
+            (
+                r#"{"amount":"5.00","shopTransactionID":"a","successRedirect":"javascript:x"}"#,
+                "successRedirect",
+            ),
         ] {
             assert_eq!(pay(body).unwrap_err().field, field, "{body}");
         }
@@ -482,7 +500,13 @@ mod tests {
     fn recurrent_payments_may_be_zero_but_need_details() {
         let req: PayRequest =
             serde_json::from_str(r#"{"amount":"0","shopTransactionID":"a1"}"#).unwrap();
-        assert_eq!(req.clone().validate("credit-cards", true).unwrap_err().field, "recurrenceDetails");
+        assert_eq!(
+            req.clone()
+                .validate("credit-cards", true)
+                .unwrap_err()
+                .field,
+            "recurrenceDetails"
+        );
         let req = PayRequest {
             recurrence_details: Some(RecurrenceDetails::default()),
             ..req

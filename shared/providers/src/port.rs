@@ -233,7 +233,11 @@ pub trait Provider: Send + Sync {
     }
 
     /// Captures a pre-authorised payment.
-    async fn confirm(&self, _payment: &Payment, _amount: Money) -> Result<CaptureOutcome, ProviderError> {
+    async fn confirm(
+        &self,
+        _payment: &Payment,
+        _amount: Money,
+    ) -> Result<CaptureOutcome, ProviderError> {
         Err(ProviderError::NotSupported)
     }
 
@@ -265,7 +269,10 @@ pub trait Provider: Send + Sync {
         Err(ProviderError::NotSupported)
     }
 
-    async fn session_open(&self, _cmd: &SessionOpenCommand) -> Result<SessionOpened, ProviderError> {
+    async fn session_open(
+        &self,
+        _cmd: &SessionOpenCommand,
+    ) -> Result<SessionOpened, ProviderError> {
         Err(ProviderError::NotSupported)
     }
 

@@ -8,8 +8,17 @@ use std::sync::Arc;
 
 /// Every provider name the API knows, in the order of the API document.
 pub const KNOWN_PROVIDERS: &[&str] = &[
-    "sandbox", "gestpay", "satispay", "unicredit", "braintree", "scalapay", "safecharge", "soisy",
-    "stripe", "bpc", "paymentz",
+    "sandbox",
+    "gestpay",
+    "satispay",
+    "unicredit",
+    "braintree",
+    "scalapay",
+    "safecharge",
+    "soisy",
+    "stripe",
+    "bpc",
+    "paymentz",
 ];
 
 /// What adapters are built with: made once per process, shared by all.
@@ -56,7 +65,10 @@ impl Registry {
                 other => {
                     return Err(ConfigError::new(
                         VAR,
-                        format!("unknown provider `{other}` (known: {})", KNOWN_PROVIDERS.join(", ")),
+                        format!(
+                            "unknown provider `{other}` (known: {})",
+                            KNOWN_PROVIDERS.join(", ")
+                        ),
                     ))
                 }
             };

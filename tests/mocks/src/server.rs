@@ -56,7 +56,9 @@ impl MockServer {
     pub async fn start(router: Router) -> MockServer {
         let faults = Faults::default();
         let app = router.layer(middleware::from_fn_with_state(faults.clone(), inject));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let url = format!("http://{}", listener.local_addr().expect("local addr"));
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("mock server");
@@ -94,7 +96,8 @@ fn reset() -> Response {
     Response::new(Body::from_stream(stream))
 }
 
-fn futures_stream_error() -> impl futures_core::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+fn futures_stream_error(
+) -> impl futures_core::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
     struct Failing;
     impl futures_core::Stream for Failing {
         type Item = Result<axum::body::Bytes, std::io::Error>;

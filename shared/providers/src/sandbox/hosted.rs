@@ -61,12 +61,18 @@ button{{font-size:1rem;padding:.6rem 1.2rem;margin:.5rem .5rem 0 0;border-radius
 fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        page("Unknown payment", "<h1>Unknown payment</h1><p>The sandbox has no such payment.</p>"),
+        page(
+            "Unknown payment",
+            "<h1>Unknown payment</h1><p>The sandbox has no such payment.</p>",
+        ),
     )
         .into_response()
 }
 
-async fn show_page(State(core): State<Arc<SandboxCore>>, Path(charge_id): Path<String>) -> Response {
+async fn show_page(
+    State(core): State<Arc<SandboxCore>>,
+    Path(charge_id): Path<String>,
+) -> Response {
     let charge = match core.ledger.charge(&charge_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return not_found(),
@@ -109,7 +115,13 @@ async fn decide(
     let approve = match form.decision.as_str() {
         "approve" => true,
         "decline" => false,
-        _ => return (StatusCode::BAD_REQUEST, "decision must be approve or decline").into_response(),
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "decision must be approve or decline",
+            )
+                .into_response()
+        }
     };
     let charge = match core.ledger.charge(&charge_id).await {
         Ok(Some(c)) => c,
@@ -145,7 +157,11 @@ async fn decide(
     match target {
         Some(url) => Redirect::to(url).into_response(),
         None => {
-            let text = if approve { "Payment approved" } else { "Payment declined" };
+            let text = if approve {
+                "Payment approved"
+            } else {
+                "Payment declined"
+            };
             page(
                 text,
                 &format!("<h1 id=\"result\">{text}</h1><p>You can close this window.</p>"),
@@ -164,11 +180,8 @@ async fn send_callback(core: &SandboxCore, charge: &Charge, status: ChargeStatus
         status,
     };
     let body = serde_json::to_vec(&body).expect("serializes");
-    let signature = callback_signature_header(
-        core.config.webhook_secret.expose(),
-        now_ms() / 1000,
-        &body,
-    );
+    let signature =
+        callback_signature_header(core.config.webhook_secret.expose(), now_ms() / 1000, &body);
     let url = format!("{}/sandbox/callback", core.public_url);
     let result = core
         .http
@@ -183,7 +196,9 @@ async fn send_callback(core: &SandboxCore, charge: &Charge, status: ChargeStatus
         Ok(r) if r.status().is_success() => {
             tracing::info!(charge = %charge.id, "sandbox callback delivered")
         }
-        Ok(r) => tracing::warn!(charge = %charge.id, status = %r.status(), "sandbox callback refused"),
+        Ok(r) => {
+            tracing::warn!(charge = %charge.id, status = %r.status(), "sandbox callback refused")
+        }
         Err(e) => tracing::warn!(charge = %charge.id, error = %e, "sandbox callback failed"),
     }
 }

@@ -18,8 +18,7 @@ pub use ledger::{Charge, ChargeStatus, LedgerError, LedgerRefund, SandboxLedger}
 
 use crate::{
     CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, CaptureOutcome, Operation,
-    PayOutcome, Provider, ProviderDeps, ProviderError, RefundOutcome, SessionOpened,
-    StatusOutcome,
+    PayOutcome, Provider, ProviderDeps, ProviderError, RefundOutcome, SessionOpened, StatusOutcome,
 };
 use async_trait::async_trait;
 use pgm_core::clock::now_ms;
@@ -32,8 +31,15 @@ use std::sync::Arc;
 
 pub const NAME: &str = "sandbox";
 const METHODS: &[&str] = &[
-    "credit-cards", "applepay", "googlepay", "pay-pal", "satispay", "scalapay", "stripe",
-    "safecharge", "soisy",
+    "credit-cards",
+    "applepay",
+    "googlepay",
+    "pay-pal",
+    "satispay",
+    "scalapay",
+    "stripe",
+    "safecharge",
+    "soisy",
 ];
 /// Callbacks older or newer than this are refused (replay protection).
 const CALLBACK_TOLERANCE_SECS: i64 = 300;
@@ -193,7 +199,12 @@ impl Sandbox {
             description: description.to_owned(),
             created_at: now_ms(),
         };
-        let stored = self.core.ledger.create_charge(&charge).await.map_err(unavailable)?;
+        let stored = self
+            .core
+            .ledger
+            .create_charge(&charge)
+            .await
+            .map_err(unavailable)?;
         Ok(self.outcome(&stored))
     }
 
@@ -261,27 +272,48 @@ impl Provider for Sandbox {
             });
         };
         let charge_id = token.strip_prefix("rtok_").unwrap_or(&token);
-        let original = self.core.ledger.charge(charge_id).await.map_err(unavailable)?;
+        let original = self
+            .core
+            .ledger
+            .charge(charge_id)
+            .await
+            .map_err(unavailable)?;
         match original {
             Some(c) if c.recurrence_token.is_some() => {
                 let status = self.approved_status(cmd);
-                let mut outcome = self.charge(cmd, status, "Instalment approved", false).await?;
+                let mut outcome = self
+                    .charge(cmd, status, "Instalment approved", false)
+                    .await?;
                 outcome.recurrence_token = c.recurrence_token;
                 Ok(outcome)
             }
             _ => {
-                self.charge(cmd, ChargeStatus::Declined, "Unknown recurrence token", false)
-                    .await
+                self.charge(
+                    cmd,
+                    ChargeStatus::Declined,
+                    "Unknown recurrence token",
+                    false,
+                )
+                .await
             }
         }
     }
 
-    async fn confirm(&self, payment: &Payment, amount: Money) -> Result<CaptureOutcome, ProviderError> {
+    async fn confirm(
+        &self,
+        payment: &Payment,
+        amount: Money,
+    ) -> Result<CaptureOutcome, ProviderError> {
         let charge = self.find(payment).await?;
         let moved = self
             .core
             .ledger
-            .transition(&charge.id, &[ChargeStatus::Authorized], ChargeStatus::Captured, amount.minor())
+            .transition(
+                &charge.id,
+                &[ChargeStatus::Authorized],
+                ChargeStatus::Captured,
+                amount.minor(),
+            )
             .await
             .map_err(unavailable)?;
         if moved {
@@ -398,8 +430,14 @@ impl Provider for Sandbox {
                 .query_param("t")
                 .ok_or_else(|| ProviderError::InvalidSignature("missing t".into()))?;
             let header = format!("t={t},v1={signature}");
-            verify_timestamped(secret, &header, signed.as_bytes(), now, CALLBACK_TOLERANCE_SECS)
-                .map_err(|e| ProviderError::InvalidSignature(e.to_string()))?;
+            verify_timestamped(
+                secret,
+                &header,
+                signed.as_bytes(),
+                now,
+                CALLBACK_TOLERANCE_SECS,
+            )
+            .map_err(|e| ProviderError::InvalidSignature(e.to_string()))?;
             let field = |name: &str| {
                 req.query_param(name)
                     .ok_or_else(|| ProviderError::InvalidCallback(format!("missing {name}")))
@@ -411,9 +449,9 @@ impl Provider for Sandbox {
                     .map_err(|_| ProviderError::InvalidCallback("unknown status".into()))?,
             }
         } else {
-            let header = req
-                .header(CALLBACK_SIGNATURE_HEADER)
-                .ok_or_else(|| ProviderError::InvalidSignature("missing signature header".into()))?;
+            let header = req.header(CALLBACK_SIGNATURE_HEADER).ok_or_else(|| {
+                ProviderError::InvalidSignature("missing signature header".into())
+            })?;
             verify_timestamped(secret, header, &req.body, now, CALLBACK_TOLERANCE_SECS)
                 .map_err(|e| ProviderError::InvalidSignature(e.to_string()))?;
             serde_json::from_slice(&req.body)
@@ -424,7 +462,9 @@ impl Provider for Sandbox {
             verified: Some(StatusOutcome {
                 state: body.status.payment_state(),
                 description: match body.status {
-                    ChargeStatus::Captured | ChargeStatus::Authorized => "Transaction completed".into(),
+                    ChargeStatus::Captured | ChargeStatus::Authorized => {
+                        "Transaction completed".into()
+                    }
                     ChargeStatus::Declined => "3DS authentication failed".into(),
                     _ => "Transaction pending".into(),
                 },
@@ -452,7 +492,12 @@ impl Provider for Sandbox {
             description: "Session open".into(),
             created_at: now_ms(),
         };
-        let stored = self.core.ledger.create_charge(&charge).await.map_err(unavailable)?;
+        let stored = self
+            .core
+            .ledger
+            .create_charge(&charge)
+            .await
+            .map_err(unavailable)?;
         Ok(SessionOpened {
             session_token: stored.id,
             state: stored.status.payment_state(),
@@ -466,13 +511,20 @@ impl Provider for Sandbox {
 }
 
 impl Sandbox {
-    async fn pay_card(&self, cmd: &PayCommand, recurrent: bool) -> Result<PayOutcome, ProviderError> {
+    async fn pay_card(
+        &self,
+        cmd: &PayCommand,
+        recurrent: bool,
+    ) -> Result<PayOutcome, ProviderError> {
         match behaviour(cmd.card_token.as_ref()) {
             CardBehaviour::Approve => {
                 let status = self.approved_status(cmd);
-                self.charge(cmd, status, "Transaction approved", recurrent).await
+                self.charge(cmd, status, "Transaction approved", recurrent)
+                    .await
             }
-            CardBehaviour::Decline(why) => self.charge(cmd, ChargeStatus::Declined, why, false).await,
+            CardBehaviour::Decline(why) => {
+                self.charge(cmd, ChargeStatus::Declined, why, false).await
+            }
             CardBehaviour::ThreeDs => {
                 self.charge(
                     cmd,
@@ -483,8 +535,13 @@ impl Sandbox {
                 .await
             }
             CardBehaviour::Pending => {
-                self.charge(cmd, ChargeStatus::Processing, "Transaction pending", recurrent)
-                    .await
+                self.charge(
+                    cmd,
+                    ChargeStatus::Processing,
+                    "Transaction pending",
+                    recurrent,
+                )
+                .await
             }
             CardBehaviour::Unavailable => Err(ProviderError::Unavailable(
                 "sandbox simulated a 503 Service Unavailable".into(),

@@ -1,0 +1,301 @@
+//! Confirm (capture), refund and void: changes to a payment that move money after the pay.
+//! Refunds reserve their amount before the provider is asked, so concurrent refunds can never
+//! together exceed what was captured.
+
+use crate::idempotency::{Claim, Reply};
+use crate::{App, AppError, Change};
+use pgm_core::event::{EventType, NotificationEvent};
+use pgm_core::payment::RefundState;
+use pgm_core::wire::{AmendCommand, ConfirmResponse, OkKo, RefundResponse, SessionResponse};
+use pgm_core::{Money, Payment, PaymentState};
+use pgm_providers::{Operation, ProviderError};
+use rand::Rng;
+
+pub type RefundReply = Reply;
+
+/// Which route asked: the v2 routes and the session routes answer in different shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Payment,
+    Session,
+}
+
+fn session_reply(result: OkKo, description: &str, p: &Payment) -> Reply {
+    Reply::json(&SessionResponse {
+        result,
+        result_description: description.to_owned(),
+        status: Some(p.state.api_status()),
+    })
+}
+
+impl App {
+    pub async fn confirm(
+        &self,
+        provider_name: &str,
+        method: Option<&str>,
+        cmd: AmendCommand,
+        idempotency_key: Option<&str>,
+        request_hash: &str,
+        route: Route,
+    ) -> Result<Reply, AppError> {
+        let op = match route {
+            Route::Payment => Operation::Confirm,
+            Route::Session => Operation::SessionConfirm,
+        };
+        let provider = self.provider(provider_name, method, op)?;
+        self.idempotent(
+            "confirm",
+            idempotency_key,
+            request_hash,
+            |claim| async move {
+                let payment = self.find(provider.name(), &cmd.payment).await?;
+                let amount = cmd
+                    .amount_in(payment.amount.currency())?
+                    .unwrap_or(payment.amount);
+                // Check the rules before asking the provider to move money.
+                payment.clone().capture(amount, payment.updated_at)?;
+                let (succeeded, description) = match provider.confirm(&payment, amount).await {
+                    Ok(outcome) => (outcome.succeeded, outcome.description),
+                    Err(ProviderError::Rejected { message, .. }) => (false, message),
+                    Err(e) => return Err(AppError::from_provider(provider.name(), e)),
+                };
+                let reply = |p: &Payment, result: OkKo| match route {
+                    Route::Payment => Reply::json(&ConfirmResponse {
+                        result,
+                        result_description: description.clone(),
+                        captured_amount: Money::from_minor(p.captured_minor, p.amount.currency())
+                            .map(|m| m.to_decimal_string())
+                            .unwrap_or_default(),
+                    }),
+                    Route::Session => session_reply(result, &description, p),
+                };
+                let (payment, change) = self
+                    .update(payment, |p, now| {
+                        let captured_now = succeeded && p.state == PaymentState::Authorized;
+                        if captured_now {
+                            p.capture(amount, now)?;
+                        }
+                        let result = if succeeded && p.state == PaymentState::Captured {
+                            OkKo::Ok
+                        } else {
+                            OkKo::Ko
+                        };
+                        let reply = reply(p, result);
+                        let mut change = Change::new(reply.clone());
+                        if captured_now {
+                            change.events.push(NotificationEvent::next_for(
+                                p,
+                                EventType::PaymentCaptured,
+                                now,
+                            ));
+                        }
+                        change.idempotency = claim.completed(&reply);
+                        Ok(Some(change))
+                    })
+                    .await?;
+                drop(payment);
+                Ok(change.expect("confirm always writes"))
+            },
+        )
+        .await
+    }
+
+    pub async fn refund(
+        &self,
+        provider_name: &str,
+        method: Option<&str>,
+        cmd: AmendCommand,
+        idempotency_key: Option<&str>,
+        request_hash: &str,
+        route: Route,
+    ) -> Result<Reply, AppError> {
+        let op = match route {
+            Route::Payment => Operation::Refund,
+            Route::Session => Operation::SessionRefund,
+        };
+        let provider = self.provider(provider_name, method, op)?;
+        self.idempotent(
+            "refund",
+            idempotency_key,
+            request_hash,
+            |claim| async move {
+                let payment = self.find(provider.name(), &cmd.payment).await?;
+                let requested = cmd.amount_in(payment.amount.currency())?;
+                let refund_id = claim.derived_id("rf").unwrap_or_else(random_refund_id);
+                let (payment, amount) = self.reserve(payment, &refund_id, requested).await?;
+                let (succeeded, description, provider_refund_id) =
+                    match provider.refund(&payment, amount, &refund_id).await {
+                        Ok(o) => (o.succeeded, o.description, o.provider_refund_id),
+                        Err(ProviderError::Rejected { message, .. }) => (false, message, None),
+                        // Outcome unknown: the reservation stays, so the amount cannot be refunded
+                        // twice; a retry with the same Idempotency-Key reuses it.
+                        Err(ProviderError::Unavailable(why)) => {
+                            return Err(AppError::ProviderUnavailable(why))
+                        }
+                        Err(e) => (
+                            false,
+                            AppError::from_provider(provider.name(), e).to_string(),
+                            None,
+                        ),
+                    };
+                self.settle(
+                    payment,
+                    &refund_id,
+                    succeeded,
+                    &description,
+                    provider_refund_id,
+                    &claim,
+                    route,
+                )
+                .await
+            },
+        )
+        .await
+    }
+
+    /// Reserves the refund (or finds the reservation a retried request made).
+    async fn reserve(
+        &self,
+        payment: Payment,
+        refund_id: &str,
+        requested: Option<Money>,
+    ) -> Result<(Payment, Money), AppError> {
+        if let Some(r) = payment
+            .refunds
+            .iter()
+            .find(|r| r.id == refund_id && r.state == RefundState::Reserved)
+        {
+            let amount = payment
+                .amount
+                .with_minor(r.amount_minor)
+                .map_err(|e| AppError::from(pgm_core::PaymentError::from(e)))?;
+            return Ok((payment, amount));
+        }
+        let (payment, amount) = self
+            .update(payment, |p, now| {
+                let amount = p.reserve_refund(refund_id, requested, now)?;
+                Ok(Some(Change::new(amount)))
+            })
+            .await?;
+        Ok((payment, amount.expect("reservations always write")))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn settle(
+        &self,
+        payment: Payment,
+        refund_id: &str,
+        succeeded: bool,
+        description: &str,
+        provider_refund_id: Option<String>,
+        claim: &Claim,
+        route: Route,
+    ) -> Result<Reply, AppError> {
+        let (_, reply) = self
+            .update(payment, |p, now| {
+                let refund = p
+                    .refunds
+                    .iter()
+                    .find(|r| r.id == refund_id)
+                    .cloned()
+                    .ok_or(AppError::PaymentNotFound)?;
+                if refund.state == RefundState::Reserved {
+                    p.settle_refund(refund_id, succeeded, provider_refund_id.clone(), now)?;
+                }
+                let ok = p
+                    .refunds
+                    .iter()
+                    .any(|r| r.id == refund_id && r.state == RefundState::Succeeded);
+                let result = if ok { OkKo::Ok } else { OkKo::Ko };
+                let reply = match route {
+                    Route::Payment => Reply::json(&RefundResponse {
+                        result,
+                        result_description: description.to_owned(),
+                        refund_id: refund_id.to_owned(),
+                        refunded_amount: p
+                            .amount
+                            .with_minor(refund.amount_minor)
+                            .map(|m| m.to_decimal_string())
+                            .unwrap_or_default(),
+                        remaining_amount: p.refundable().to_decimal_string(),
+                    }),
+                    Route::Session => session_reply(result, description, p),
+                };
+                let mut change = Change::new(reply.clone());
+                if refund.state == RefundState::Reserved {
+                    let event = if ok {
+                        EventType::RefundSucceeded
+                    } else {
+                        EventType::RefundFailed
+                    };
+                    // Move the settled refund last so the event describes it.
+                    if let Some(i) = p.refunds.iter().position(|r| r.id == refund_id) {
+                        let r = p.refunds.remove(i);
+                        p.refunds.push(r);
+                    }
+                    if ok {
+                        change
+                            .events
+                            .push(NotificationEvent::next_for(p, event, now));
+                    }
+                }
+                change.idempotency = claim.completed(&reply);
+                Ok(Some(change))
+            })
+            .await?;
+        Ok(reply.expect("settling always writes"))
+    }
+
+    /// Session void: releases an authorisation.
+    pub async fn void(
+        &self,
+        provider_name: &str,
+        cmd: AmendCommand,
+        idempotency_key: Option<&str>,
+        request_hash: &str,
+    ) -> Result<Reply, AppError> {
+        let provider = self.provider(provider_name, None, Operation::SessionVoid)?;
+        self.idempotent("void", idempotency_key, request_hash, |claim| async move {
+            let payment = self.find(provider.name(), &cmd.payment).await?;
+            if !matches!(
+                payment.state,
+                PaymentState::Authorized | PaymentState::Pending | PaymentState::Initiated
+            ) {
+                return Err(AppError::InvalidState {
+                    state: payment.state,
+                    action: "voided",
+                });
+            }
+            let (succeeded, description) = match provider.void(&payment).await {
+                Ok(o) => (o.succeeded, o.description),
+                Err(ProviderError::Rejected { message, .. }) => (false, message),
+                Err(e) => return Err(AppError::from_provider(provider.name(), e)),
+            };
+            let (_, reply) = self
+                .update(payment, |p, now| {
+                    let moved = succeeded && p.observe(PaymentState::Voided, &description, now);
+                    let result = if succeeded { OkKo::Ok } else { OkKo::Ko };
+                    let reply = session_reply(result, &description, p);
+                    let mut change = Change::new(reply.clone());
+                    if moved {
+                        change.events.push(NotificationEvent::next_for(
+                            p,
+                            EventType::PaymentVoided,
+                            now,
+                        ));
+                    }
+                    change.idempotency = claim.completed(&reply);
+                    Ok(Some(change))
+                })
+                .await?;
+            Ok(reply.expect("void always writes"))
+        })
+        .await
+    }
+}
+
+fn random_refund_id() -> String {
+    let mut bytes = [0u8; 10];
+    rand::rng().fill(&mut bytes);
+    format!("rf_{}", hex::encode(bytes))
+}

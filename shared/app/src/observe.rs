@@ -1,0 +1,198 @@
+//! Learning what the provider knows: callbacks, `/check`, `/status` and the reconciler all end
+//! in `apply_status`, which moves the payment forward and notifies the merchant once per change.
+
+use crate::{App, AppError, Change};
+use pgm_core::clock::now_ms;
+use pgm_core::event::{EventType, NotificationEvent};
+use pgm_core::payment::ClaimState;
+use pgm_core::wire::StatusResponse;
+use pgm_core::{ApiStatus, Money, Payment, PaymentRef, PaymentState};
+use pgm_providers::{
+    CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, Operation, Provider,
+    ProviderError, StatusOutcome,
+};
+use std::sync::Arc;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReconcileReport {
+    pub examined: usize,
+    /// Payments whose state changed.
+    pub settled: usize,
+    /// Payments the provider could not be asked about this time.
+    pub unreachable: usize,
+}
+
+pub fn status_response(p: &Payment) -> StatusResponse {
+    let currency = p.amount.currency();
+    let amount = |minor| {
+        Money::from_minor(minor, currency)
+            .map(|m| m.to_decimal_string())
+            .unwrap_or_default()
+    };
+    StatusResponse {
+        status: p.state.api_status(),
+        state: p.state,
+        payment_id: p.provider_payment_id.clone(),
+        shop_transaction_id: p.shop_transaction_id.clone(),
+        amount: p.amount.to_decimal_string(),
+        currency: currency.code().to_owned(),
+        captured_amount: amount(p.captured_minor),
+        refunded_amount: amount(p.refunded_minor),
+    }
+}
+
+impl App {
+    /// Records what the provider says. The merchant is notified when the payment reaches an
+    /// outcome (accepted or failed); moves between pending states are not news.
+    pub(crate) async fn apply_status(
+        &self,
+        payment: Payment,
+        status: StatusOutcome,
+    ) -> Result<(Payment, bool), AppError> {
+        let (payment, changed) = self
+            .update(payment, |p, now| {
+                let mut change = Change::new(());
+                if p.provider_payment_id.is_none() {
+                    if let Some(id) = &status.provider_payment_id {
+                        p.provider_payment_id = Some(id.clone());
+                        change.map_provider_id = Some(id.clone());
+                    }
+                }
+                let moved = p.observe(status.state, &status.description, now);
+                if moved && p.state.api_status() != ApiStatus::Pending {
+                    let event = EventType::for_state(p.state);
+                    change
+                        .events
+                        .push(NotificationEvent::next_for(p, event, now));
+                }
+                if !moved && change.map_provider_id.is_none() {
+                    return Ok(None);
+                }
+                Ok(Some(change))
+            })
+            .await?;
+        Ok((payment, changed.is_some()))
+    }
+
+    /// Asks the provider and records the answer. A payment the provider never heard of,
+    /// whose pay has finished, failed: nothing was charged.
+    pub(crate) async fn refresh(
+        &self,
+        provider: &Arc<dyn Provider>,
+        payment: Payment,
+    ) -> Result<(Payment, bool), AppError> {
+        match provider.status(&payment).await {
+            Ok(status) => self.apply_status(payment, status).await,
+            Err(ProviderError::NotFound)
+                if payment.state == PaymentState::Initiated
+                    && payment.claim.state == ClaimState::Completed =>
+            {
+                let status = StatusOutcome {
+                    state: PaymentState::Failed,
+                    description: "The provider never received this payment".into(),
+                    provider_payment_id: None,
+                };
+                self.apply_status(payment, status).await
+            }
+            Err(e) => Err(AppError::from_provider(provider.name(), e)),
+        }
+    }
+
+    pub async fn callback(
+        &self,
+        provider_name: &str,
+        request: CallbackRequest,
+    ) -> Result<CallbackAck, AppError> {
+        let provider = self.provider(provider_name, None, Operation::Callback)?;
+        let outcome = provider
+            .callback(&request)
+            .await
+            .map_err(|e| AppError::from_provider(provider.name(), e))?;
+        let CallbackOutcome::Payment {
+            subject,
+            verified,
+            ack,
+        } = outcome
+        else {
+            let CallbackOutcome::Ignored { ack } = outcome else {
+                unreachable!()
+            };
+            return Ok(ack);
+        };
+        let reference = match subject {
+            CallbackSubject::ShopTransactionId(id) => PaymentRef::ShopTransactionId(id),
+            CallbackSubject::ProviderPaymentId(id) => PaymentRef::PaymentId(id),
+        };
+        let payment = self.find(provider.name(), &reference).await?;
+        match verified {
+            Some(status) => {
+                self.apply_status(payment, status).await?;
+            }
+            // Unsigned callbacks are only a trigger: believe the provider's API, not the caller.
+            None => {
+                self.refresh(&provider, payment).await?;
+            }
+        }
+        Ok(ack)
+    }
+
+    /// `/check`: ask the provider now, record, notify.
+    pub async fn check(
+        &self,
+        provider_name: &str,
+        reference: &PaymentRef,
+    ) -> Result<StatusResponse, AppError> {
+        let provider = self.provider(provider_name, None, Operation::Check)?;
+        let payment = self.find(provider.name(), reference).await?;
+        let (payment, _) = self.refresh(&provider, payment).await?;
+        Ok(status_response(&payment))
+    }
+
+    /// `/status`: the stored state; a payment still pending is checked with the provider
+    /// first (if the provider cannot be reached, the stored state is the answer).
+    pub async fn status(
+        &self,
+        provider_name: &str,
+        reference: &PaymentRef,
+    ) -> Result<StatusResponse, AppError> {
+        let provider = self.provider(provider_name, None, Operation::Status)?;
+        let payment = self.find(provider.name(), reference).await?;
+        if payment.state.api_status() != ApiStatus::Pending {
+            return Ok(status_response(&payment));
+        }
+        match self.refresh(&provider, payment.clone()).await {
+            Ok((payment, _)) => Ok(status_response(&payment)),
+            Err(e) => {
+                tracing::info!(error = %e, "status answered from the store");
+                Ok(status_response(&payment))
+            }
+        }
+    }
+
+    /// One reconciliation pass: payments pending for longer than `settings.stale_after` are
+    /// checked with their provider.
+    pub async fn reconcile_once(&self, limit: usize) -> Result<ReconcileReport, AppError> {
+        let cutoff = now_ms() - self.settings.stale_after.as_millis() as i64;
+        let stale = self.store.stale_pending(cutoff, limit).await?;
+        let mut report = ReconcileReport::default();
+        for payment in stale {
+            report.examined += 1;
+            let Some(provider) = self.providers.get(&payment.provider).cloned() else {
+                continue;
+            };
+            if !provider.supports(Operation::Status) {
+                continue;
+            }
+            let id = payment.shop_transaction_id.clone();
+            match self.refresh(&provider, payment).await {
+                Ok((_, true)) => report.settled += 1,
+                Ok((_, false)) => {}
+                Err(e) => {
+                    report.unreachable += 1;
+                    tracing::warn!(shop_transaction_id = %id, error = %e, "reconciliation deferred");
+                }
+            }
+        }
+        Ok(report)
+    }
+}
