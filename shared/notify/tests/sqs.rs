@@ -16,9 +16,8 @@ use pgm_notify::sqs::{
     EVENT_ID_ATTRIBUTE, MESSAGE_RETENTION_SECS, VISIBILITY_TIMEOUT_SECS,
 };
 use pgm_notify::{resend_stuck, Deliverer, NotificationQueue, RetrySchedule};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{event, sqs_client, unique, MemoryOutbox, Receiver};
+use support::{sqs_client, unique, Receiver, Store};
 
 const SECRET: &str = "whsec_test_notifications";
 
@@ -138,26 +137,39 @@ fn deliverer(receiver: &Receiver) -> Deliverer {
     )
 }
 
-async fn publish_one(queues: &Queues, event: &NotificationEvent) {
-    let outbox = Arc::new(MemoryOutbox::with(std::slice::from_ref(event)));
-    SqsQueue::new(queues.client.clone(), queues.url.clone(), outbox.clone())
-        .publish(std::slice::from_ref(event))
-        .await
-        .expect("published");
+/// Commits one event and publishes it the way the app does after a commit.
+async fn publish_one(queues: &Queues) -> NotificationEvent {
+    let store = Store::open();
+    let events = store.commit_events(1).await;
+    SqsQueue::new(
+        queues.client.clone(),
+        queues.url.clone(),
+        store.store.clone(),
+    )
+    .publish(&events)
+    .await
+    .expect("published");
+    assert!(store.pending().await.is_empty());
+    events.into_iter().next().expect("one event")
 }
 
 #[tokio::test]
 async fn publish_puts_every_event_on_the_queue_and_clears_the_outbox() {
     let queues = queues(VISIBILITY_TIMEOUT_SECS, 12).await;
     // Twelve events: more than one SendMessageBatch (ten at most per call).
-    let events: Vec<NotificationEvent> = (1..=12).map(|n| event(&unique("order"), n)).collect();
-    let outbox = Arc::new(MemoryOutbox::with(&events));
-    let queue = SqsQueue::new(queues.client.clone(), queues.url.clone(), outbox.clone());
+    let outbox = Store::open();
+    let events = outbox.commit_events(12).await;
+    assert_eq!(outbox.pending().await, events, "committed with the payment");
+    let queue = SqsQueue::new(
+        queues.client.clone(),
+        queues.url.clone(),
+        outbox.store.clone(),
+    );
 
     queue.publish(&events).await.expect("published");
 
     assert!(
-        outbox.pending().is_empty(),
+        outbox.pending().await.is_empty(),
         "queued entries leave the outbox"
     );
     let mut seen = Vec::new();
@@ -191,36 +203,40 @@ async fn publish_puts_every_event_on_the_queue_and_clears_the_outbox() {
 #[tokio::test]
 async fn an_unreachable_queue_keeps_the_entry_until_the_reconciler_resends_it() {
     let queues = queues(VISIBILITY_TIMEOUT_SECS, 12).await;
-    let event = event(&unique("order"), 1);
-    let outbox = Arc::new(MemoryOutbox::with(std::slice::from_ref(&event)));
+    let outbox = Store::open();
+    let event = outbox.commit_events(1).await.remove(0);
 
     // Nothing listens on that port.
     let closed = support::client_for(&format!("http://127.0.0.1:{}", support::closed_port()));
-    let down = SqsQueue::new(closed, queues.url.clone(), outbox.clone());
+    let down = SqsQueue::new(closed, queues.url.clone(), outbox.store.clone());
     let error = down
         .publish(std::slice::from_ref(&event))
         .await
         .expect_err("queue is down");
     assert!(error.to_string().contains("SendMessageBatch"), "{error}");
     assert_eq!(
-        outbox.pending(),
+        outbox.pending().await,
         vec![event.clone()],
         "the entry stays in the outbox"
     );
 
     // The reconciler runs later: a threshold the entry has not reached yet leaves it alone ...
-    let up = SqsQueue::new(queues.client.clone(), queues.url.clone(), outbox.clone());
-    let sent = resend_stuck(outbox.as_ref(), &up, Duration::from_secs(3600))
+    let up = SqsQueue::new(
+        queues.client.clone(),
+        queues.url.clone(),
+        outbox.store.clone(),
+    );
+    let sent = resend_stuck(outbox.store.as_ref(), &up, Duration::from_secs(3600))
         .await
         .expect("resend");
     assert_eq!(sent, 0);
-    assert_eq!(outbox.pending().len(), 1);
+    assert_eq!(outbox.pending().await.len(), 1);
     // ... and once it is older than the threshold, it goes on the queue and leaves the outbox.
-    let sent = resend_stuck(outbox.as_ref(), &up, Duration::ZERO)
+    let sent = resend_stuck(outbox.store.as_ref(), &up, Duration::ZERO)
         .await
         .expect("resend");
     assert_eq!(sent, 1);
-    assert!(outbox.pending().is_empty());
+    assert!(outbox.pending().await.is_empty());
     let batch = poll_as_lambda(&queues.client, &queues.url, Duration::from_secs(5)).await;
     assert_eq!(batch.records.len(), 1);
     let body: NotificationEvent =
@@ -232,8 +248,7 @@ async fn an_unreachable_queue_keeps_the_entry_until_the_reconciler_resends_it() 
 async fn the_notifier_delivers_once_with_a_valid_signature() {
     let queues = queues(VISIBILITY_TIMEOUT_SECS, 12).await;
     let receiver = Receiver::start(200).await;
-    let event = event(&unique("order"), 3);
-    publish_one(&queues, &event).await;
+    let event = publish_one(&queues).await;
 
     let batch = poll_as_lambda(&queues.client, &queues.url, Duration::from_secs(5)).await;
     assert_eq!(batch.records.len(), 1);
@@ -274,8 +289,7 @@ async fn a_failed_delivery_is_reported_and_retried_after_the_schedules_delay() {
     // The queue would hide a failed message for 3 minutes; the schedule says 1 s.
     let queues = queues(VISIBILITY_TIMEOUT_SECS, 3).await;
     let receiver = Receiver::start(500).await;
-    let event = event(&unique("order"), 1);
-    publish_one(&queues, &event).await;
+    let event = publish_one(&queues).await;
     let schedule = RetrySchedule::new(vec![Duration::from_secs(1), Duration::from_secs(3600)]);
 
     let batch = poll_as_lambda(&queues.client, &queues.url, Duration::from_secs(5)).await;
@@ -296,7 +310,12 @@ async fn a_failed_delivery_is_reported_and_retried_after_the_schedules_delay() {
         .collect();
     assert_eq!(failed, vec![message_id.clone()]);
     finish_as_lambda(&queues.client, &queues.url, &batch, &response).await;
-    assert_eq!(receiver.requests().len(), 1);
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        serde_json::from_slice::<NotificationEvent>(&requests[0].1).unwrap(),
+        event
+    );
 
     // Back after about a second (the visibility change), not after the queue's 180 s.
     let started = Instant::now();
@@ -331,7 +350,7 @@ async fn a_failed_delivery_is_reported_and_retried_after_the_schedules_delay() {
 #[tokio::test]
 async fn a_day_long_delay_is_capped_to_a_visibility_sqs_accepts() {
     let queues = queues(VISIBILITY_TIMEOUT_SECS, 3).await;
-    publish_one(&queues, &event(&unique("order"), 1)).await;
+    publish_one(&queues).await;
     let batch = poll_as_lambda(&queues.client, &queues.url, Duration::from_secs(5)).await;
     let receipt = batch.records[0].receipt_handle.clone().unwrap();
     let change = |secs: i32| {
@@ -393,8 +412,7 @@ async fn a_notification_failing_every_try_goes_to_the_dlq_and_redrive_brings_it_
     // receive moves it to the DLQ.
     let queues = queues(1, max_receives).await;
     let failing = Receiver::start(500).await;
-    let event = event(&unique("order"), 7);
-    publish_one(&queues, &event).await;
+    let event = publish_one(&queues).await;
 
     for expected_count in 1..=max_receives {
         let batch = poll_as_lambda(&queues.client, &queues.url, Duration::from_secs(10)).await;
@@ -531,16 +549,16 @@ impl NotificationQueue for CountingQueue {
 #[tokio::test]
 async fn resend_stops_when_the_queue_leaves_the_entries_in_the_outbox() {
     // More than one page (100) of stuck entries, none of which publish removes.
-    let events: Vec<NotificationEvent> = (1..=150).map(|n| event(&unique("order"), n)).collect();
-    let outbox = MemoryOutbox::with(&events);
+    let outbox = Store::open();
+    outbox.commit_events(150).await;
     let queue = CountingQueue(std::sync::Mutex::new(0));
 
-    let sent = resend_stuck(&outbox, &queue, Duration::ZERO)
+    let sent = resend_stuck(outbox.store.as_ref(), &queue, Duration::ZERO)
         .await
         .expect("resend");
 
     // The first page goes out; reading the same page again ends the run instead of looping.
     assert_eq!(sent, 100);
     assert_eq!(*queue.0.lock().unwrap(), 100);
-    assert_eq!(outbox.pending().len(), 150);
+    assert_eq!(outbox.pending().await.len(), 150);
 }

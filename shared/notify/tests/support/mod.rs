@@ -1,7 +1,6 @@
-//! Test fixtures: a moto server, SQS clients, events, an in-memory outbox and a merchant
-//! receiver.
+//! Test fixtures: a moto server, SQS clients, the embedded store with committed events, and a
+//! merchant receiver.
 
-use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sqs::types::Message;
@@ -11,11 +10,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use pgm_core::{ApiStatus, EventType, NotificationEvent, Payment};
+use pgm_core::clock::now_ms;
+use pgm_core::payment::{NewPayment, PAY_LOCK_MS};
+use pgm_core::{Currency, EventType, Money, NotificationEvent, Payment, PaymentKind, PaymentState};
 use pgm_mocks::MockServer;
-use pgm_store::{
-    Commit, IdempotencyClaim, IdempotencyRecord, OutboxEntry, PaymentStore, StoreError,
-};
+use pgm_store::embedded::EmbeddedStore;
+use pgm_store::{Commit, PaymentStore};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -156,132 +156,61 @@ pub fn as_lambda_record(message: Message) -> SqsMessage {
 // ---------------------------------------------------------------------------------------------
 // events and the outbox
 
-pub fn event(shop_transaction_id: &str, sequence: u64) -> NotificationEvent {
-    NotificationEvent {
-        provider_name: "sandbox".into(),
-        payment_type: "CREDITCARD".into(),
-        is_successful: true,
-        result_description: "Transaction completed".into(),
-        payment_id: Some(format!("sbx_{shop_transaction_id}")),
-        shop_transaction_id: shop_transaction_id.into(),
-        event_id: format!("evt_{shop_transaction_id}_{sequence}"),
-        event_type: EventType::PaymentSucceeded,
-        status: ApiStatus::Accepted,
-        amount: "12.50".into(),
-        currency: "EUR".into(),
-        occurred_at: "2026-01-02T03:04:05Z".into(),
-        sequence,
-        metadata: BTreeMap::from([("cart".to_owned(), "c-1".to_owned())]),
-        recurrence_token: None,
-        refund_id: None,
-    }
+/// The embedded store in a temporary directory (removed when dropped).
+pub struct Store {
+    pub store: Arc<EmbeddedStore>,
+    _dir: tempfile::TempDir,
 }
 
-/// The outbox part of a store, in memory. (Swap for `pgm_store::embedded::EmbeddedStore` once
-/// it is on main.) The payment methods are not part of these tests and answer Unavailable.
-#[derive(Default)]
-pub struct MemoryOutbox {
-    entries: Mutex<Vec<OutboxEntry>>,
-}
-
-impl MemoryOutbox {
-    /// An outbox holding `events` as a commit would have written them just now.
-    pub fn with(events: &[NotificationEvent]) -> MemoryOutbox {
-        let now = pgm_core::clock::now_ms();
-        MemoryOutbox {
-            entries: Mutex::new(
-                events
-                    .iter()
-                    .map(|e| OutboxEntry::new(e.clone(), now))
-                    .collect(),
-            ),
+impl Store {
+    pub fn open() -> Store {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = EmbeddedStore::open(&dir.path().join("pgm.db")).expect("store opens");
+        Store {
+            store: Arc::new(store),
+            _dir: dir,
         }
     }
 
-    /// The events still in the outbox.
-    pub fn pending(&self) -> Vec<NotificationEvent> {
-        self.entries
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| e.event.clone())
-            .collect()
-    }
-}
-
-fn not_here() -> StoreError {
-    StoreError::Unavailable("payments are not part of the outbox test store".into())
-}
-
-#[async_trait]
-impl PaymentStore for MemoryOutbox {
-    async fn insert_payment(&self, _: &Payment) -> Result<Option<Payment>, StoreError> {
-        Err(not_here())
-    }
-    async fn get_payment(&self, _: &str) -> Result<Option<Payment>, StoreError> {
-        Err(not_here())
-    }
-    async fn find_by_provider_id(&self, _: &str, _: &str) -> Result<Option<Payment>, StoreError> {
-        Err(not_here())
-    }
-    async fn commit(&self, _: Commit<'_>) -> Result<(), StoreError> {
-        Err(not_here())
-    }
-    async fn claim_idempotency(
-        &self,
-        _: &IdempotencyRecord,
-        _: i64,
-    ) -> Result<IdempotencyClaim, StoreError> {
-        Err(not_here())
-    }
-    async fn release_idempotency(&self, _: &str) -> Result<(), StoreError> {
-        Err(not_here())
-    }
-    async fn stale_pending(&self, _: i64, _: usize) -> Result<Vec<Payment>, StoreError> {
-        Err(not_here())
-    }
-
-    async fn due_events(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut due: Vec<OutboxEntry> = self
-            .entries
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|e| !e.parked && e.next_attempt_at <= now)
-            .cloned()
+    /// Commits a captured payment together with `count` notification events, the way the
+    /// app does, and returns the events (now in the outbox).
+    pub async fn commit_events(&self, count: usize) -> Vec<NotificationEvent> {
+        let now = now_ms();
+        let mut payment = Payment::claimed(NewPayment {
+            shop_transaction_id: unique("order"),
+            provider: "sandbox".into(),
+            method: "credit-cards".into(),
+            kind: PaymentKind::Single,
+            amount: Money::from_minor(1250, Currency::parse("EUR").expect("EUR")).expect("amount"),
+            metadata: BTreeMap::from([("cart".to_owned(), "c-1".to_owned())]),
+            request_hash: "test".into(),
+            now,
+            lock_ms: PAY_LOCK_MS,
+        });
+        payment.observe(PaymentState::Captured, "Transaction completed", now);
+        let events: Vec<NotificationEvent> = (0..count)
+            .map(|_| NotificationEvent::next_for(&mut payment, EventType::PaymentSucceeded, now))
             .collect();
-        due.sort_by_key(|e| e.created_at);
-        due.truncate(limit);
-        Ok(due)
+        self.store
+            .commit(Commit {
+                payment: &payment,
+                map_provider_id: None,
+                events: &events,
+                idempotency: None,
+            })
+            .await
+            .expect("commit");
+        events
     }
 
-    async fn event_done(&self, event_id: &str) -> Result<(), StoreError> {
-        self.entries
-            .lock()
-            .unwrap()
-            .retain(|e| e.event.event_id != event_id);
-        Ok(())
-    }
-
-    async fn event_retry(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
-        let mut entries = self.entries.lock().unwrap();
-        if let Some(stored) = entries
-            .iter_mut()
-            .find(|e| e.event.event_id == entry.event.event_id)
-        {
-            *stored = entry.clone();
-        }
-        Ok(())
-    }
-
-    async fn parked_events(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let entries = self.entries.lock().unwrap();
-        Ok(entries
-            .iter()
-            .filter(|e| e.parked)
-            .take(limit)
-            .cloned()
-            .collect())
+    /// The events still in the outbox, oldest first.
+    pub async fn pending(&self) -> Vec<NotificationEvent> {
+        let due = self
+            .store
+            .due_events(i64::MAX, 1000)
+            .await
+            .expect("outbox readable");
+        due.into_iter().map(|entry| entry.event).collect()
     }
 }
 
