@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 // ---------------------------------------------------------------------------------------------
 // moto
 //
-// TODO(lead): replace with `pgm_mocks::moto::endpoint()` once it is on main. Note that the
-// launcher there serves one request at a time (for DynamoDB's conditional writes); these tests
-// only short-poll, so they work with either.
+// TODO(lead): replace with `pgm_mocks::moto::endpoint()` once it is on main. The launcher on
+// the dynamo branch serves one request at a time (for DynamoDB's conditional writes); these
+// tests only short-poll, so they work with either.
 
 /// Runs moto's server on a free loopback port, prints the port, and exits when its stdin
 /// closes, i.e. when the test process ends however it ends.
@@ -59,8 +59,14 @@ struct Moto {
 
 static MOTO: OnceLock<Result<Moto, String>> = OnceLock::new();
 
-/// The URL of the moto server shared by this test process. Panics (never skips) without moto.
+/// `$PGM_MOTO_URL` (scripts/test starts one moto for the run), or else a moto server started
+/// for this test process. Panics (never skips) without moto.
 pub fn moto_endpoint() -> String {
+    if let Ok(url) = std::env::var("PGM_MOTO_URL") {
+        if !url.trim().is_empty() {
+            return url.trim().trim_end_matches('/').to_owned();
+        }
+    }
     match MOTO.get_or_init(start_moto) {
         Ok(moto) => moto.url.clone(),
         Err(why) => {
