@@ -1,9 +1,11 @@
 //! Payment providers: the [`Provider`] port, the registry built from `ENABLED_PROVIDERS`, and one
 //! module per provider (adapter + its wire types).
 
+pub mod gestpay;
 mod port;
 pub mod registry;
 pub mod sandbox;
+pub mod satispay;
 
 pub use port::*;
 pub use registry::{ProviderDeps, Registry};

@@ -55,6 +55,8 @@ impl Registry {
             let name = canonical_name(name);
             let provider: Arc<dyn Provider> = match name {
                 "sandbox" => Arc::new(Sandbox::from_env(env, deps)?),
+                "gestpay" => Arc::new(crate::gestpay::Gestpay::from_env(env, deps)?),
+                "satispay" => Arc::new(crate::satispay::Satispay::from_env(env, deps)?),
                 "" => continue,
                 known if KNOWN_PROVIDERS.contains(&known) => {
                     return Err(ConfigError::new(

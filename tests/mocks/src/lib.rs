@@ -3,6 +3,8 @@
 //! API rejects, so that an adapter bug cannot pass. Every mock can be told to fail the way
 //! networks fail: see [`Fault`].
 
+pub mod axerve;
+pub mod satispay;
 mod server;
 
 pub use server::{Fault, Faults, MockServer};
