@@ -4,9 +4,13 @@
 mod delivery;
 #[cfg(feature = "local")]
 pub mod local;
+mod resend;
 mod schedule;
+#[cfg(feature = "sqs")]
+pub mod sqs;
 
 pub use delivery::{Deliverer, DeliveryError};
+pub use resend::{resend_stuck, ResendError};
 pub use schedule::RetrySchedule;
 
 use async_trait::async_trait;
