@@ -8,6 +8,7 @@ pub mod sandbox;
 pub mod satispay;
 pub mod scalapay;
 pub mod stripe;
+pub mod transport;
 
 pub use port::*;
 pub use registry::{ProviderDeps, Registry};

@@ -203,7 +203,7 @@ impl Gestpay {
         path: &str,
         body: &B,
     ) -> Result<T, ProviderError> {
-        let response = self
+        let request = self
             .http
             .post(format!("{}/{path}", self.config.base_url))
             .timeout(self.config.timeout)
@@ -213,15 +213,8 @@ impl Gestpay {
             )
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/json")
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| ProviderError::transport(&e))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::transport(&e))?;
+            .json(body);
+        let (status, bytes) = crate::transport::exchange(request).await?;
         read(status, &bytes)
     }
 

@@ -172,16 +172,7 @@ impl Satispay {
         for (name, value) in extra_headers {
             request = request.header(*name, value);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ProviderError::transport(&e))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::transport(&e))?;
-        Ok((status, bytes))
+        crate::transport::exchange(request).await
     }
 
     async fn create(

@@ -188,22 +188,10 @@ impl Scalapay {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ProviderError> {
-        let response = request
+        let request = request
             .bearer_auth(self.config.api_key.expose())
-            .timeout(self.config.timeout)
-            .send()
-            .await
-            .map_err(|e| ProviderError::transport(&e))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::transport(&e))?;
-        if !status.is_success() {
-            return Err(classify(status, &body));
-        }
-        serde_json::from_slice(&body)
-            .map_err(|_| ProviderError::Unavailable("Scalapay's answer could not be read".into()))
+            .timeout(self.config.timeout);
+        crate::transport::exchange_json(request, "Scalapay", classify).await
     }
 
     async fn post<T: DeserializeOwned>(
