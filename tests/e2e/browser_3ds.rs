@@ -133,3 +133,49 @@ async fn a_buyer_approves_or_declines_3ds_in_a_real_browser() {
     );
     browser.quit().await.unwrap();
 }
+
+/// A second tab (or a double submit) must not contradict what the buyer already decided: the
+/// page answers with the decision on record, and nothing changes.
+#[tokio::test]
+async fn a_stale_3ds_tab_cannot_contradict_the_decision() {
+    let receiver = Receiver::start().await;
+    let pgm = TestServer::start(&[("PAYMENT_CALLBACK_URL", receiver.url.as_str())]).await;
+    let driver = ChromeDriver::start().await;
+    let browser = driver
+        .new_session()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nchromedriver log:\n{}", driver.log()));
+
+    let pay = pgm.pay("br-stale", "8.00", "tok_3ds").await.json();
+    let url = pay["redirectToUrl"].as_str().expect("a redirect URL");
+    browser.goto(url).await.unwrap();
+    assert_eq!(browser.title().await.unwrap(), "Sandbox 3-D Secure");
+
+    // Meanwhile, in another tab, the buyer approves.
+    let approved = pgm
+        .client
+        .post(url)
+        .form(&[("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 200);
+    assert_eq!(pgm.status_of("br-stale").await["status"], "ACCEPTED");
+
+    // Then declines in the stale tab.
+    let decline = browser.find("#decline button").await.unwrap();
+    browser.click(&decline).await.unwrap();
+    wait_for_title(&browser, "Already decided").await;
+    let shown = browser.find("#result").await.unwrap();
+    assert_eq!(
+        browser.text(&shown).await.unwrap(),
+        "This payment is Captured."
+    );
+
+    assert_eq!(pgm.status_of("br-stale").await["status"], "ACCEPTED");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let notifications = receiver.for_payment("br-stale");
+    assert_eq!(notifications.len(), 1);
+    assert_eq!(notifications[0].body["eventType"], "payment.succeeded");
+    browser.quit().await.unwrap();
+}
