@@ -2,6 +2,7 @@
 //! loopback port with its own data directory, a notification receiver, and small HTTP helpers.
 
 mod receiver;
+pub mod webdriver;
 
 pub use receiver::{Notification, Receiver};
 

@@ -69,6 +69,17 @@ fn not_found() -> Response {
         .into_response()
 }
 
+fn already_decided(charge: &Charge) -> Response {
+    page(
+        "Already decided",
+        &format!(
+            "<h1>Already decided</h1><p id=\"result\">This payment is {:?}.</p>",
+            charge.status
+        ),
+    )
+    .into_response()
+}
+
 async fn show_page(
     State(core): State<Arc<SandboxCore>>,
     Path(charge_id): Path<String>,
@@ -79,14 +90,7 @@ async fn show_page(
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     };
     if charge.status != ChargeStatus::AwaitingBuyer {
-        return page(
-            "Already decided",
-            &format!(
-                "<h1>Already decided</h1><p id=\"result\">This payment is {:?}.</p>",
-                charge.status
-            ),
-        )
-        .into_response();
+        return already_decided(&charge);
     }
     let action = format!("/sandbox/3ds/{}", escape(&charge.id));
     let body = format!(
@@ -146,9 +150,16 @@ async fn decide(
         Ok(moved) => moved,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     };
-    if moved {
-        send_callback(&core, &charge, to).await;
+    if !moved {
+        // Decided earlier (another tab, a double submit): answer with the decision on record,
+        // never with this late request's choice.
+        return match core.ledger.charge(&charge.id).await {
+            Ok(Some(current)) => already_decided(&current),
+            Ok(None) => not_found(),
+            Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+        };
     }
+    send_callback(&core, &charge, to).await;
     let target = if approve {
         &charge.success_redirect
     } else {
