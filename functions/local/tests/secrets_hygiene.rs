@@ -69,7 +69,7 @@ async fn no_secret_reaches_a_log_line_or_a_response_body() {
     assert!(ready, "pgm-local did not start");
 
     let mut bodies = Vec::new();
-    let mut call = |request: reqwest::RequestBuilder| {
+    let call = |request: reqwest::RequestBuilder| {
         let request = request.bearer_auth(API_KEY);
         async move {
             let response = request.send().await.unwrap();
