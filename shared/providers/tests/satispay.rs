@@ -10,7 +10,8 @@ use pgm_mocks::satispay::{
 };
 use pgm_mocks::{Fault, MockServer};
 use pgm_providers::satispay::{
-    digest_header, signing_string, PrivateKey, Satispay, SatispayConfig, SIGNED_HEADERS,
+    digest_header, signing_string, PrivateKey, Satispay, SatispayConfig, DEFAULT_TIMEOUT,
+    SIGNED_HEADERS,
 };
 use pgm_providers::{
     CallbackOutcome, CallbackRequest, CallbackSubject, Operation, Provider, ProviderError,
@@ -746,4 +747,30 @@ fn config_debug_never_prints_keys() {
     assert!(!printed.contains("MIIE"), "{printed}");
     assert!(!printed.contains("BEGIN"), "{printed}");
     assert!(printed.contains("[REDACTED]"));
+}
+
+#[test]
+fn the_request_timeout_is_an_operator_setting() {
+    let config = |value: Option<&str>| {
+        let mut env = env(
+            "https://satispay.example/g_business/v1",
+            TEST_PRIVATE_KEY_PEM,
+        );
+        if let Some(v) = value {
+            env.set("SATISPAY_TIMEOUT_MS", v);
+        }
+        SatispayConfig::from_env(&env)
+    };
+    assert_eq!(config(None).unwrap().timeout, DEFAULT_TIMEOUT);
+    assert_eq!(
+        config(Some("250")).unwrap().timeout,
+        Duration::from_millis(250)
+    );
+    for bad in ["0", "-1", "1.5", "soon"] {
+        let err = config(Some(bad)).unwrap_err();
+        assert!(
+            err.to_string().contains("SATISPAY_TIMEOUT_MS"),
+            "{bad}: {err}"
+        );
+    }
 }
