@@ -164,6 +164,28 @@ impl TestServer {
         answer.json()
     }
 
+    /// `GET /{provider}/status?shopTransactionId=…`, asserting a 200.
+    pub async fn status_at(&self, provider: &str, shop_transaction_id: &str) -> Value {
+        let answer = self
+            .get(&format!(
+                "/{provider}/status?shopTransactionId={shop_transaction_id}"
+            ))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.json()
+    }
+
+    /// `GET /{provider}/check?shopTransactionId=…`, asserting a 200.
+    pub async fn check_at(&self, provider: &str, shop_transaction_id: &str) -> Value {
+        let answer = self
+            .get(&format!(
+                "/{provider}/check?shopTransactionId={shop_transaction_id}"
+            ))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.json()
+    }
+
     /// The sandbox's own books for a merchant reference (what the PSP charged and refunded).
     pub async fn sandbox_charges(&self, reference: &str) -> Vec<Value> {
         let answer = self
@@ -190,4 +212,52 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits for the merchant's one notification of `event_type` about a payment, then makes sure
+/// no second one follows; returns its body.
+pub async fn one_notification(
+    receiver: &Receiver,
+    shop_transaction_id: &str,
+    event_type: &str,
+) -> Value {
+    notifications(receiver, shop_transaction_id, event_type, 1)
+        .await
+        .remove(0)
+}
+
+/// Waits for `count` notifications of `event_type` about a payment, then makes sure no more
+/// follow; returns their bodies in the order they arrived.
+pub async fn notifications(
+    receiver: &Receiver,
+    shop_transaction_id: &str,
+    event_type: &str,
+    count: usize,
+) -> Vec<Value> {
+    let arrived = eventually(Duration::from_secs(5), || async {
+        receiver.events(shop_transaction_id, event_type).len() >= count
+    })
+    .await;
+    let events = receiver.events(shop_transaction_id, event_type);
+    assert!(
+        arrived,
+        "{} of {count} {event_type} for {shop_transaction_id}",
+        events.len()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = receiver.events(shop_transaction_id, event_type);
+    assert_eq!(
+        events.len(),
+        count,
+        "exactly {count} {event_type} for {shop_transaction_id}: {events:?}"
+    );
+    events.into_iter().map(|n| n.body).collect()
+}
+
+/// Gives the delivery loop time to send anything pending, then asserts nothing about this
+/// payment was sent at all.
+pub async fn no_notification(receiver: &Receiver, shop_transaction_id: &str) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = receiver.for_payment(shop_transaction_id);
+    assert!(sent.is_empty(), "unexpected notifications: {sent:?}");
 }

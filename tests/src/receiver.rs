@@ -79,6 +79,14 @@ impl Receiver {
             .collect()
     }
 
+    /// Deliveries about a payment with this `eventType` (`payment.succeeded`, `refund.succeeded`, …).
+    pub fn events(&self, shop_transaction_id: &str, event_type: &str) -> Vec<Notification> {
+        self.for_payment(shop_transaction_id)
+            .into_iter()
+            .filter(|n| n.body["eventType"] == event_type)
+            .collect()
+    }
+
     /// From now on answer `status` (200 = healthy).
     pub fn answer_with(&self, status: u16) {
         self.inner

@@ -122,7 +122,11 @@ impl App {
                 let payment = self.find(provider.name(), &cmd.payment).await?;
                 let requested = cmd.amount_in(payment.amount.currency())?;
                 let refund_id = claim.derived_id("rf").unwrap_or_else(random_refund_id);
-                let (payment, amount) = self.reserve(payment, &refund_id, requested).await?;
+                let (payment, amount, retried) =
+                    self.reserve(payment, &refund_id, requested).await?;
+                if retried && !provider.refunds_are_idempotent() {
+                    return Err(AppError::RefundOutcomeUnknown);
+                }
                 let (succeeded, description, provider_refund_id) =
                     match provider.refund(&payment, amount, &refund_id).await {
                         Ok(o) => (o.succeeded, o.description, o.provider_refund_id),
@@ -153,13 +157,14 @@ impl App {
         .await
     }
 
-    /// Reserves the refund (or finds the reservation a retried request made).
+    /// Reserves the refund, or finds the reservation a retried request made (then `true`: an
+    /// earlier attempt may have reached the provider).
     async fn reserve(
         &self,
         payment: Payment,
         refund_id: &str,
         requested: Option<Money>,
-    ) -> Result<(Payment, Money), AppError> {
+    ) -> Result<(Payment, Money, bool), AppError> {
         if let Some(r) = payment
             .refunds
             .iter()
@@ -169,7 +174,7 @@ impl App {
                 .amount
                 .with_minor(r.amount_minor)
                 .map_err(|e| AppError::from(pgm_core::PaymentError::from(e)))?;
-            return Ok((payment, amount));
+            return Ok((payment, amount, true));
         }
         let (payment, amount) = self
             .update(payment, |p, now| {
@@ -177,7 +182,7 @@ impl App {
                 Ok(Some(Change::new(amount)))
             })
             .await?;
-        Ok((payment, amount.expect("reservations always write")))
+        Ok((payment, amount.expect("reservations always write"), false))
     }
 
     #[allow(clippy::too_many_arguments)]

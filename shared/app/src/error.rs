@@ -31,6 +31,8 @@ pub enum AppError {
     IdempotencyConflict,
     #[error("a request with this key is still being processed")]
     RequestInProgress { retry_after_secs: u64 },
+    #[error("an earlier attempt of this refund may have reached the provider, which cannot deduplicate refunds: it is not sent again and stays reserved until checked with the provider")]
+    RefundOutcomeUnknown,
     #[error("the provider is unavailable: {0}")]
     ProviderUnavailable(String),
     #[error("invalid callback signature")]
@@ -158,6 +160,9 @@ impl From<&AppError> for Problem {
                 let mut p = Problem::new(409, "REQUEST_IN_PROGRESS", "Request in progress", detail);
                 p.retry_after_secs = Some(*retry_after_secs);
                 return p;
+            }
+            AppError::RefundOutcomeUnknown => {
+                (409, "REFUND_OUTCOME_UNKNOWN", "Refund outcome unknown")
             }
             AppError::ProviderUnavailable(_) => {
                 (502, "PROVIDER_UNAVAILABLE", "Provider unavailable")

@@ -257,6 +257,13 @@ pub trait Provider: Send + Sync {
         Err(ProviderError::NotSupported)
     }
 
+    /// Whether sending the same refund again (same `refund_id`) can never refund twice, because
+    /// the provider deduplicates it. Where it cannot, the PGM never re-sends a refund whose
+    /// first attempt's outcome is unknown.
+    fn refunds_are_idempotent(&self) -> bool {
+        false
+    }
+
     /// Asks the provider where the payment stands. Also used to settle a pay whose answer was
     /// lost: then `provider_payment_id` may be `None` and the provider is asked by our
     /// shopTransactionID where it can be.

@@ -1,7 +1,7 @@
 //! Which providers run, built once at start from the environment.
 
 use crate::sandbox::{Sandbox, SandboxLedger};
-use crate::Provider;
+use crate::{Operation, Provider};
 use pgm_core::{ConfigError, Env};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -93,6 +93,50 @@ impl Registry {
     pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
         self.providers.values()
     }
+
+    /// The README's support matrix, from what each provider says it [`Provider::supports`]: a
+    /// markdown table with one row per provider (in [`KNOWN_PROVIDERS`] order, any other after
+    /// them by name), its payment methods, and ✓ or — for every route of [`Operation::ALL`].
+    pub fn support_matrix(&self) -> String {
+        let mut table = String::from("| provider | methods |");
+        let mut rule = String::from("|---|---|");
+        for op in Operation::ALL {
+            table.push_str(&format!(" {} |", op.route()));
+            rule.push_str(":---:|");
+        }
+        table.push('\n');
+        table.push_str(&rule);
+        table.push('\n');
+        let known = KNOWN_PROVIDERS
+            .iter()
+            .filter_map(|name| self.providers.get(name));
+        let others = self
+            .providers
+            .iter()
+            .filter(|(name, _)| !KNOWN_PROVIDERS.contains(name))
+            .map(|(_, provider)| provider);
+        for provider in known.chain(others) {
+            let methods: Vec<String> = provider
+                .methods()
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect();
+            table.push_str(&format!(
+                "| `{}` | {} |",
+                provider.name(),
+                methods.join(", ")
+            ));
+            for op in Operation::ALL {
+                table.push_str(if provider.supports(op) {
+                    " ✓ |"
+                } else {
+                    " — |"
+                });
+            }
+            table.push('\n');
+        }
+        table
+    }
 }
 
 /// `axerve` is Axerve's new name for GestPay; both route segments reach the same adapter.
@@ -100,5 +144,67 @@ pub fn canonical_name(name: &str) -> &str {
     match name {
         "axerve" => "gestpay",
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{PayOutcome, ProviderError};
+    use async_trait::async_trait;
+    use pgm_core::wire::PayCommand;
+
+    /// A provider that serves only what it is told to.
+    struct Fake {
+        name: &'static str,
+        methods: &'static [&'static str],
+        serves: &'static [Operation],
+    }
+
+    #[async_trait]
+    impl Provider for Fake {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+
+        fn methods(&self) -> &'static [&'static str] {
+            self.methods
+        }
+
+        fn supports(&self, op: Operation) -> bool {
+            self.serves.contains(&op)
+        }
+
+        async fn pay(&self, _: &PayCommand) -> Result<PayOutcome, ProviderError> {
+            Err(ProviderError::NotSupported)
+        }
+    }
+
+    #[test]
+    fn the_support_matrix_has_a_row_per_provider_in_the_documents_order() {
+        let mut registry = Registry::default();
+        registry.insert(Arc::new(Fake {
+            name: "stripe",
+            methods: &["stripe"],
+            serves: &[Operation::Pay, Operation::Refund, Operation::SessionCheck],
+        }));
+        registry.insert(Arc::new(Fake {
+            name: "zzz-custom",
+            methods: &["a", "b"],
+            serves: &[],
+        }));
+        registry.insert(Arc::new(Fake {
+            name: "gestpay",
+            methods: &["credit-cards", "pay-pal"],
+            serves: &Operation::ALL,
+        }));
+        let expected = "\
+| provider | methods | pay | pay/recurrent | confirm | refund | callback | check | status | session/open | session/confirm | session/void | session/refund | session/check |
+|---|---|:---:|:---:|:---:|:---:|:---:|:---:|:---:|:---:|:---:|:---:|:---:|:---:|
+| `gestpay` | `credit-cards`, `pay-pal` | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ |
+| `stripe` | `stripe` | ✓ | — | — | ✓ | — | — | — | — | — | — | — | ✓ |
+| `zzz-custom` | `a`, `b` | — | — | — | — | — | — | — | — | — | — | — | — |
+";
+        assert_eq!(registry.support_matrix(), expected);
     }
 }

@@ -4,10 +4,14 @@
 use pgm_core::payment::NewPayment;
 use pgm_core::wire::{PayCommand, PayRequest};
 use pgm_core::{Currency, Env, Money, Payment, PaymentKind, PaymentState};
-use pgm_mocks::satispay::{SatispayMock, WEB_HOST};
+use pgm_mocks::satispay::{
+    SatispayMock, OTHER_PRIVATE_KEY_PEM, OTHER_PUBLIC_KEY_PEM, TEST_KEY_ID, TEST_PRIVATE_KEY_PEM,
+    TEST_PUBLIC_KEY_PEM, WEB_HOST,
+};
 use pgm_mocks::{Fault, MockServer};
 use pgm_providers::satispay::{
-    digest_header, signing_string, PrivateKey, Satispay, SatispayConfig, SIGNED_HEADERS,
+    digest_header, signing_string, PrivateKey, Satispay, SatispayConfig, DEFAULT_TIMEOUT,
+    SIGNED_HEADERS,
 };
 use pgm_providers::{
     CallbackOutcome, CallbackRequest, CallbackSubject, Operation, Provider, ProviderError,
@@ -15,94 +19,7 @@ use pgm_providers::{
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-const KEY_ID: &str = "4ekqhmf77q95deciis2frre12el393rteletbrg4rffqri3n58lsjsvf6uph934o7vr";
 const CALLBACK: &str = "https://pgm.example/satispay/callback";
-
-// Test keys made for these tests only (openssl genpkey / genrsa, 2048 bits).
-const PRIVATE_KEY: &str = "\
------BEGIN PRIVATE KEY-----\n\
-MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCfIzg5qRbZkU3J\n\
-zNIXF4QI9OiJJQi7EaO9SH6d1UdsVScGp3UBFfoON15cnitpS/ZAvviOUAKAGwzm\n\
-dBDJmBL4siAI7g6L5bZ8DzbdmG4O/NilyMtlqXUGVJuutNVYgaHOW440YKyCDsTi\n\
-QYOOFUe5hq4Ktnvef6jRASFyHkNEahJ0pAKWbIcjfT3ozkrawm0FFMeRC5LOg+gq\n\
-MjtR0d8yPRzu2y6PYygO4y94OgsnNqlVtG1YO2o7fcmvN9NFA1A17oX79RbeV16b\n\
-vJ83Tn2wOlTKLxcpavf2/9pe1dQdr3hp4prbu5dm27wYFRtC/CkBQCwTC1X5VaOh\n\
-DNOJtd75AgMBAAECggEADSXtC5CNp4Cyn2F5mzhRa6cGfmxNph0dPPKcKYC5Y7k+\n\
-XfWgfGw7KokHFhpoZk0FJdDRevqf1kNF49WDnJBgwuT+shYvI/5g/yuHojPppfnc\n\
-kYf/TCE93r3HVh4xQVyGiKT2YRv6rM05FaOJkcfu0uSOhSqSHe5Ivan9AC+BacnD\n\
-U3IIE6oOEipp6YInktSHfTT+9sNWbWBB5o5KlI0Roi2wX6V7qBvl9UVrRftn7qH7\n\
-dXxqgARQ5P6cOv+zuIWCcfMepAHxhYNi9JIaIbrql7TbY7M38cdSUkYp42iKq/H/\n\
-oHXg1/wUtNPQi7c/5dt//nfq/vWEdm88k9o1I/DJTQKBgQDaT68nlhJK9yTxgxxh\n\
-lou0EMpVyF6dncs7+oKQg/WdrYV0Al5oNZLYpR2/nAoOP7f80kvBUlXA3m3vhJ4b\n\
-XOWsK2BVhKTNgV6dP15Q+BRN2uH+s9Ewo5rhC8qn9X4yLrs2Iv62210EYZaMCA/O\n\
-ucMhxqFlnnjxynFj3LuY8LhC9QKBgQC6nFdAl9ZvjeR8k9XcySTA4sZgWX+SzlOa\n\
-K5ZqB07oqLdlubqo2EfNiCEztAQeI5ny+KQpFsvE43A34/I/lbLpY3iRKvGEErCo\n\
-TiudIHt5hcczBBm36A5r03aHHnHtY+CHVCnQCGkJkz7z+HBCu4gbsK2fTY4Im4EF\n\
-9AHxjrkRdQKBgHVhvwYD9RYFyQFqw8ndDoTlOkXhlK4e9/Xp/mYB7gC4GjeERoq1\n\
-s511OoeaOPXsYNs5n630vVMUxfuxTOndi0iFkiipR4uP8fWO6wGSQiiSdk1jFimW\n\
-7mHu2ypwH0iQQ+0Z5+ceD+eZKT9l3koDK95vVLy09sbbWRieyOe1Fv45AoGBAK2D\n\
-OxnjVM7rB33SVDNzj8oN0li6PwW49UFPsA8sdnGcltJubKIcYD86iWyywHVpsvaZ\n\
-vMI74QJUW/6L4669udqK1Ate+6xLWJlV/fWew1COVFcaQ/OdQPN/byFZ7KLHkHkk\n\
-h7BYcZomoI1m/rL9/iOJFxcdnKhiNwjbBoedpnUVAoGAAqf9eJMyZzBCfFWG6eki\n\
-wEPFYkTK/B8tCrxNJOZqKU1bLwOZRLP1U4xB4VL1LyIO7+0+3m20KUptyI8b5v1Z\n\
-qDh4Ms6qjQJYhqLqcsuogIJuVbx1/NgFmBmipCGsD00jQrRj/FClHa0o+vXcTlec\n\
-j2bg+/shRpJWTIS4b9N+I2U=\n\
------END PRIVATE KEY-----\n\
-";
-
-const PUBLIC_KEY: &str = "\
------BEGIN PUBLIC KEY-----\n\
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAnyM4OakW2ZFNyczSFxeE\n\
-CPToiSUIuxGjvUh+ndVHbFUnBqd1ARX6DjdeXJ4raUv2QL74jlACgBsM5nQQyZgS\n\
-+LIgCO4Oi+W2fA823ZhuDvzYpcjLZal1BlSbrrTVWIGhzluONGCsgg7E4kGDjhVH\n\
-uYauCrZ73n+o0QEhch5DRGoSdKQClmyHI3096M5K2sJtBRTHkQuSzoPoKjI7UdHf\n\
-Mj0c7tsuj2MoDuMveDoLJzapVbRtWDtqO33JrzfTRQNQNe6F+/UW3ldem7yfN059\n\
-sDpUyi8XKWr39v/aXtXUHa94aeKa27uXZtu8GBUbQvwpAUAsEwtV+VWjoQzTibXe\n\
-+QIDAQAB\n\
------END PUBLIC KEY-----\n\
-";
-
-const OTHER_PRIVATE_KEY: &str = "\
------BEGIN RSA PRIVATE KEY-----\n\
-MIIEowIBAAKCAQEAoyVQUIt0usSYNkk3QxOWWOH0gaGXYeb7sgMQh6vzHoH4rX2o\n\
-LxZyQOtbZJ7sa4q27uz/vXFFkXbPlgrx1jm5a1mG+dboVUOYMwQlSm2yZiupkl+k\n\
-lm7mP83182IlKOt4C+i4jbbSS9O/2Wr9XUWuUptCLGNRBCvXDLDfiTm79ah33K7+\n\
-53JrK0l7EnapHaMO19xqwnlkZ59JfBDZq4bcwp6D6mp2ECqEDZVA5+dYT/Ugm3mx\n\
-9ruONUItekSxwEovHTZu7hdZLSLpEZ5gwGAur8ZVwnJ42aFTEk7LhIUOtcO87enW\n\
-e2Q7LAgc0fKAtEf2Y6EZ8SU8nHrq9UEWRoYD8QIDAQABAoIBAAwLO4VAsFC/5e0/\n\
-BTR/WA5ueuCNg3mTpeHfuksLwX5PccJsB/wW6/8ZKOVyGom7YzMa/au4dp5tHxjI\n\
-bM9H8mVnhfCAgiUWQQCGJjMbC0wh3co7o5DD9d1AuQ8bQBtH29REPUif9iEpLAzy\n\
-yirGM77vLYjNmavlSSJLlesBXzv8sigW8bmE0Xuaoj2dvo9qenh2Xwm1QwMS5Lwm\n\
-3SqfeTjURCLWdI0AucbI0iI1GIPAZIhmpYkFWeayTPmQ4iCt8wuT+WcynAjqAcbM\n\
-xy4dy4ZuBH4ioKFPlINpdAkVq84MB3QS6kPh/dsD3V0YwzrW+AjWCzrHa6YPLNQJ\n\
-SDP5FCkCgYEA456KbDFEFSj2CEW4lshda9aw41Q10xz6f1T6il2lyBUGqYXOr5LJ\n\
-KEPaLMjy31KoFpaUhiMBL0++ny4thipcLLnM75mXGglWNMDR/XNTme0IK+JOEXeH\n\
-X8yETYrCf+2jjr1oidvyxbVkyZgUSqpavQ3fGhckla2P4AVBWrsvS4kCgYEAt3zR\n\
-1WCf+tty09XxikI4pV5zbmYNnGzdFgcRy5qzmoTWZ6AtWgiPYn6ELdQcTDurpVfV\n\
-Yvrlc+Fy4REiDbFtXaReU72PJjJa6U4XHz2SyZ9IPosSTNZcLibsslFfgqWAvXj7\n\
-q1Ws6EO7B6sRnmJwj5LhqGVJydLqpt4ijMnp0ykCgYAhsWUiEMTYMQECRnfFchFK\n\
-FjSG4f85qc92q7iOZMBWdq5Ox6zJlnvKRwjzmidBYXXaKh4AIQxa2X4JCAfbFUgh\n\
-orswOFcClqE5G9W5o6mbXlfYTx5pPX0/dAGdjM2vrBiK14Sy62jrVSd/I9DVIJRf\n\
-6b69mPFkapWifoSnDpA4qQKBgQCgwOlxoPLoK6ThdLnmIHhSYXqOCTj5h+L2boEn\n\
-uUSLJsBVD19MVt2QNDmHkSKto0WRWW9pBVlLegRUrNcB2iVv+hZuFVA57bn6VuEp\n\
-DJ/ypur7aIpC6TbfdFjBLUuZQXiWB02uYSRYZSaR5E1OTv5AuzWafAr2mCPeyBTK\n\
-9gc2aQKBgGvC7hKKRWsRIthWXmtnrRit5fqXUEtaED8N8VlwMqTsIDthcDIOw7HV\n\
-FO3FFAhgKVcyzFdj09ZGuZvXsiesExRjKgypfQwoULHTjlME8F6fgpyGcNGw6qos\n\
-7tnAJTEJtoQ6UMO58rEl87q9HL7OGFNtIdRRmqSbkHOSJWGppX5f\n\
------END RSA PRIVATE KEY-----\n\
-";
-
-const OTHER_PUBLIC_KEY: &str = "\
------BEGIN PUBLIC KEY-----\n\
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAoyVQUIt0usSYNkk3QxOW\n\
-WOH0gaGXYeb7sgMQh6vzHoH4rX2oLxZyQOtbZJ7sa4q27uz/vXFFkXbPlgrx1jm5\n\
-a1mG+dboVUOYMwQlSm2yZiupkl+klm7mP83182IlKOt4C+i4jbbSS9O/2Wr9XUWu\n\
-UptCLGNRBCvXDLDfiTm79ah33K7+53JrK0l7EnapHaMO19xqwnlkZ59JfBDZq4bc\n\
-wp6D6mp2ECqEDZVA5+dYT/Ugm3mx9ruONUItekSxwEovHTZu7hdZLSLpEZ5gwGAu\n\
-r8ZVwnJ42aFTEk7LhIUOtcO87enWe2Q7LAgc0fKAtEf2Y6EZ8SU8nHrq9UEWRoYD\n\
-8QIDAQAB\n\
------END PUBLIC KEY-----\n\
-";
 
 struct Setup {
     mock: SatispayMock,
@@ -113,7 +30,7 @@ struct Setup {
 fn env(base_url: &str, private_key: &str) -> Env {
     Env::from_pairs([
         ("SATISPAY_IS_SANDBOX", "true"),
-        ("SATISPAY_KEY_ID", KEY_ID),
+        ("SATISPAY_KEY_ID", TEST_KEY_ID),
         ("SATISPAY_PRIVATE_KEY", private_key),
         ("SATISPAY_BASE_URL", base_url),
         (
@@ -135,9 +52,13 @@ fn provider(base_url: &str, private_key: &str, waiting_seconds: u64) -> Satispay
 }
 
 async fn setup() -> Setup {
-    let mock = SatispayMock::new(KEY_ID, PUBLIC_KEY);
+    let mock = SatispayMock::new(TEST_KEY_ID, TEST_PUBLIC_KEY_PEM);
     let server = MockServer::start(mock.router()).await;
-    let provider = provider(&format!("{}/g_business/v1", server.url), PRIVATE_KEY, 0);
+    let provider = provider(
+        &format!("{}/g_business/v1", server.url),
+        TEST_PRIVATE_KEY_PEM,
+        0,
+    );
     Setup {
         mock,
         server,
@@ -247,7 +168,7 @@ async fn pay_creates_a_signed_match_code_payment_and_redirects_to_satispay() {
     let auth = s.mock.requests()[0].authorization.clone().unwrap();
     assert!(
         auth.starts_with(&format!(
-            "Signature keyId=\"{KEY_ID}\", algorithm=\"rsa-sha256\", headers=\"(request-target) host date digest\", signature=\""
+            "Signature keyId=\"{TEST_KEY_ID}\", algorithm=\"rsa-sha256\", headers=\"(request-target) host date digest\", signature=\""
         )),
         "{auth}"
     );
@@ -378,9 +299,13 @@ async fn status_of_an_unknown_payment_is_not_found() {
 
 #[tokio::test]
 async fn status_long_polls_while_the_buyer_decides() {
-    let mock = SatispayMock::new(KEY_ID, PUBLIC_KEY);
+    let mock = SatispayMock::new(TEST_KEY_ID, TEST_PUBLIC_KEY_PEM);
     let server = MockServer::start(mock.router()).await;
-    let provider = provider(&format!("{}/g_business/v1", server.url), PRIVATE_KEY, 5);
+    let provider = provider(
+        &format!("{}/g_business/v1", server.url),
+        TEST_PRIVATE_KEY_PEM,
+        5,
+    );
     let outcome = provider
         .pay(&pay_command("poll-1", "2.00", json!({})))
         .await
@@ -546,11 +471,11 @@ async fn a_retried_refund_refunds_once() {
 
 #[tokio::test]
 async fn a_payment_signed_with_another_key_is_refused_with_satispays_401() {
-    let mock = SatispayMock::new(KEY_ID, PUBLIC_KEY);
+    let mock = SatispayMock::new(TEST_KEY_ID, TEST_PUBLIC_KEY_PEM);
     let server = MockServer::start(mock.router()).await;
     let impostor = provider(
         &format!("{}/g_business/v1", server.url),
-        OTHER_PRIVATE_KEY,
+        OTHER_PRIVATE_KEY_PEM,
         0,
     );
     let refused = impostor.pay(&pay_command("sig-1", "1.00", json!({}))).await;
@@ -564,12 +489,12 @@ async fn a_payment_signed_with_another_key_is_refused_with_satispays_401() {
 
 #[tokio::test]
 async fn a_pkcs1_key_signs_as_well_as_a_pkcs8_one() {
-    let mock = SatispayMock::new("unused", PUBLIC_KEY);
-    mock.register_key(KEY_ID, OTHER_PUBLIC_KEY);
+    let mock = SatispayMock::new("unused", TEST_PUBLIC_KEY_PEM);
+    mock.register_key(TEST_KEY_ID, OTHER_PUBLIC_KEY_PEM);
     let server = MockServer::start(mock.router()).await;
     let p = provider(
         &format!("{}/g_business/v1", server.url),
-        OTHER_PRIVATE_KEY,
+        OTHER_PRIVATE_KEY_PEM,
         0,
     );
     let outcome = p
@@ -582,9 +507,13 @@ async fn a_pkcs1_key_signs_as_well_as_a_pkcs8_one() {
 
 #[tokio::test]
 async fn an_unknown_key_id_is_refused() {
-    let mock = SatispayMock::new("another-key-id", PUBLIC_KEY);
+    let mock = SatispayMock::new("another-key-id", TEST_PUBLIC_KEY_PEM);
     let server = MockServer::start(mock.router()).await;
-    let p = provider(&format!("{}/g_business/v1", server.url), PRIVATE_KEY, 0);
+    let p = provider(
+        &format!("{}/g_business/v1", server.url),
+        TEST_PRIVATE_KEY_PEM,
+        0,
+    );
     let refused = p.pay(&pay_command("sig-2", "1.00", json!({}))).await;
     assert!(matches!(refused, Err(ProviderError::Rejected { .. })));
     assert_eq!(mock.created_payments(), 0);
@@ -598,7 +527,7 @@ async fn hand_signed(
     sent_body: &str,
     digest_of: &str,
 ) -> reqwest::Response {
-    let key = PrivateKey::from_pem(PRIVATE_KEY).unwrap();
+    let key = PrivateKey::from_pem(TEST_PRIVATE_KEY_PEM).unwrap();
     let url = reqwest::Url::parse(&format!("{}/g_business/v1/payments", server.url)).unwrap();
     let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
     let date = "Mon, 18 Mar 2019 15:10:24 +0000";
@@ -618,7 +547,7 @@ async fn hand_signed(
         .header("Content-Type", "application/json")
         .header(
             "Authorization",
-            format!("Signature keyId=\"{KEY_ID}\", algorithm=\"rsa-sha256\", headers=\"{SIGNED_HEADERS}\", signature=\"{signature}\""),
+            format!("Signature keyId=\"{TEST_KEY_ID}\", algorithm=\"rsa-sha256\", headers=\"{SIGNED_HEADERS}\", signature=\"{signature}\""),
         )
         .body(sent_body.to_owned())
         .send()
@@ -757,9 +686,9 @@ async fn supports_is_exactly_what_the_adapter_does() {
 
 #[test]
 fn config_reads_pem_keys_with_literal_newlines_and_in_pkcs1() {
-    let escaped = PRIVATE_KEY.replace('\n', "\\n");
+    let escaped = TEST_PRIVATE_KEY_PEM.replace('\n', "\\n");
     assert!(SatispayConfig::from_env(&env("https://x.example", &escaped)).is_ok());
-    assert!(SatispayConfig::from_env(&env("https://x.example", OTHER_PRIVATE_KEY)).is_ok());
+    assert!(SatispayConfig::from_env(&env("https://x.example", OTHER_PRIVATE_KEY_PEM)).is_ok());
 }
 
 #[test]
@@ -772,21 +701,21 @@ fn config_errors_name_the_variable() {
     assert_eq!(bad_key.var, "SATISPAY_PRIVATE_KEY");
     assert!(!bad_key.to_string().contains("bm9wZQ"));
 
-    let mut missing = env("https://x.example", PRIVATE_KEY);
+    let mut missing = env("https://x.example", TEST_PRIVATE_KEY_PEM);
     missing.set("SATISPAY_KEY_ID", "");
     assert_eq!(
         SatispayConfig::from_env(&missing).unwrap_err().var,
         "SATISPAY_KEY_ID"
     );
 
-    let mut too_long = env("https://x.example", PRIVATE_KEY);
+    let mut too_long = env("https://x.example", TEST_PRIVATE_KEY_PEM);
     too_long.set("SATISPAY_WAITING_SECONDS", "61");
     assert_eq!(
         SatispayConfig::from_env(&too_long).unwrap_err().var,
         "SATISPAY_WAITING_SECONDS"
     );
 
-    let mut not_url = env("https://x.example", PRIVATE_KEY);
+    let mut not_url = env("https://x.example", TEST_PRIVATE_KEY_PEM);
     not_url.set("SATISPAY_BASE_URL", "staging.authservices.satispay.com");
     assert_eq!(
         SatispayConfig::from_env(&not_url).unwrap_err().var,
@@ -796,7 +725,7 @@ fn config_errors_name_the_variable() {
 
 #[test]
 fn config_picks_the_host_by_sandbox_flag() {
-    let mut live = env("https://unused.example", PRIVATE_KEY);
+    let mut live = env("https://unused.example", TEST_PRIVATE_KEY_PEM);
     live.set("SATISPAY_BASE_URL", "");
     live.set("SATISPAY_IS_SANDBOX", "false");
     assert_eq!(
@@ -812,10 +741,36 @@ fn config_picks_the_host_by_sandbox_flag() {
 
 #[test]
 fn config_debug_never_prints_keys() {
-    let config = SatispayConfig::from_env(&env("https://x.example", PRIVATE_KEY)).unwrap();
+    let config = SatispayConfig::from_env(&env("https://x.example", TEST_PRIVATE_KEY_PEM)).unwrap();
     let printed = format!("{config:?}");
-    assert!(!printed.contains(KEY_ID), "{printed}");
+    assert!(!printed.contains(TEST_KEY_ID), "{printed}");
     assert!(!printed.contains("MIIE"), "{printed}");
     assert!(!printed.contains("BEGIN"), "{printed}");
     assert!(printed.contains("[REDACTED]"));
+}
+
+#[test]
+fn the_request_timeout_is_an_operator_setting() {
+    let config = |value: Option<&str>| {
+        let mut env = env(
+            "https://satispay.example/g_business/v1",
+            TEST_PRIVATE_KEY_PEM,
+        );
+        if let Some(v) = value {
+            env.set("SATISPAY_TIMEOUT_MS", v);
+        }
+        SatispayConfig::from_env(&env)
+    };
+    assert_eq!(config(None).unwrap().timeout, DEFAULT_TIMEOUT);
+    assert_eq!(
+        config(Some("250")).unwrap().timeout,
+        Duration::from_millis(250)
+    );
+    for bad in ["0", "-1", "1.5", "soon"] {
+        let err = config(Some(bad)).unwrap_err();
+        assert!(
+            err.to_string().contains("SATISPAY_TIMEOUT_MS"),
+            "{bad}: {err}"
+        );
+    }
 }

@@ -43,6 +43,104 @@ const FLOWS_NOT_SIMULATED: [&str; 5] = [
     "HOTP_AUTH",
 ];
 
+// ---------------------------------------------------------------------------------------------
+// Test credentials: made for these tests only, shared by the adapter's tests and the end-to-end
+// tests so that no key literal is repeated.
+
+/// The key id Satispay would hand back from `POST /authentication_keys` for the test key.
+pub const TEST_KEY_ID: &str = "4ekqhmf77q95deciis2frre12el393rteletbrg4rffqri3n58lsjsvf6uph934o7vr";
+
+// RSA 2048 (openssl genpkey / genrsa). The main pair is PKCS#8; the other pair is PKCS#1, for
+// wrong-key tests and to show that both encodings sign alike.
+/// PKCS#8 private key of [`TEST_KEY_ID`] (what `SATISPAY_PRIVATE_KEY` holds).
+pub const TEST_PRIVATE_KEY_PEM: &str = "\
+-----BEGIN PRIVATE KEY-----\n\
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCfIzg5qRbZkU3J\n\
+zNIXF4QI9OiJJQi7EaO9SH6d1UdsVScGp3UBFfoON15cnitpS/ZAvviOUAKAGwzm\n\
+dBDJmBL4siAI7g6L5bZ8DzbdmG4O/NilyMtlqXUGVJuutNVYgaHOW440YKyCDsTi\n\
+QYOOFUe5hq4Ktnvef6jRASFyHkNEahJ0pAKWbIcjfT3ozkrawm0FFMeRC5LOg+gq\n\
+MjtR0d8yPRzu2y6PYygO4y94OgsnNqlVtG1YO2o7fcmvN9NFA1A17oX79RbeV16b\n\
+vJ83Tn2wOlTKLxcpavf2/9pe1dQdr3hp4prbu5dm27wYFRtC/CkBQCwTC1X5VaOh\n\
+DNOJtd75AgMBAAECggEADSXtC5CNp4Cyn2F5mzhRa6cGfmxNph0dPPKcKYC5Y7k+\n\
+XfWgfGw7KokHFhpoZk0FJdDRevqf1kNF49WDnJBgwuT+shYvI/5g/yuHojPppfnc\n\
+kYf/TCE93r3HVh4xQVyGiKT2YRv6rM05FaOJkcfu0uSOhSqSHe5Ivan9AC+BacnD\n\
+U3IIE6oOEipp6YInktSHfTT+9sNWbWBB5o5KlI0Roi2wX6V7qBvl9UVrRftn7qH7\n\
+dXxqgARQ5P6cOv+zuIWCcfMepAHxhYNi9JIaIbrql7TbY7M38cdSUkYp42iKq/H/\n\
+oHXg1/wUtNPQi7c/5dt//nfq/vWEdm88k9o1I/DJTQKBgQDaT68nlhJK9yTxgxxh\n\
+lou0EMpVyF6dncs7+oKQg/WdrYV0Al5oNZLYpR2/nAoOP7f80kvBUlXA3m3vhJ4b\n\
+XOWsK2BVhKTNgV6dP15Q+BRN2uH+s9Ewo5rhC8qn9X4yLrs2Iv62210EYZaMCA/O\n\
+ucMhxqFlnnjxynFj3LuY8LhC9QKBgQC6nFdAl9ZvjeR8k9XcySTA4sZgWX+SzlOa\n\
+K5ZqB07oqLdlubqo2EfNiCEztAQeI5ny+KQpFsvE43A34/I/lbLpY3iRKvGEErCo\n\
+TiudIHt5hcczBBm36A5r03aHHnHtY+CHVCnQCGkJkz7z+HBCu4gbsK2fTY4Im4EF\n\
+9AHxjrkRdQKBgHVhvwYD9RYFyQFqw8ndDoTlOkXhlK4e9/Xp/mYB7gC4GjeERoq1\n\
+s511OoeaOPXsYNs5n630vVMUxfuxTOndi0iFkiipR4uP8fWO6wGSQiiSdk1jFimW\n\
+7mHu2ypwH0iQQ+0Z5+ceD+eZKT9l3koDK95vVLy09sbbWRieyOe1Fv45AoGBAK2D\n\
+OxnjVM7rB33SVDNzj8oN0li6PwW49UFPsA8sdnGcltJubKIcYD86iWyywHVpsvaZ\n\
+vMI74QJUW/6L4669udqK1Ate+6xLWJlV/fWew1COVFcaQ/OdQPN/byFZ7KLHkHkk\n\
+h7BYcZomoI1m/rL9/iOJFxcdnKhiNwjbBoedpnUVAoGAAqf9eJMyZzBCfFWG6eki\n\
+wEPFYkTK/B8tCrxNJOZqKU1bLwOZRLP1U4xB4VL1LyIO7+0+3m20KUptyI8b5v1Z\n\
+qDh4Ms6qjQJYhqLqcsuogIJuVbx1/NgFmBmipCGsD00jQrRj/FClHa0o+vXcTlec\n\
+j2bg+/shRpJWTIS4b9N+I2U=\n\
+-----END PRIVATE KEY-----\n\
+";
+
+/// Its public half, as registered at Satispay.
+pub const TEST_PUBLIC_KEY_PEM: &str = "\
+-----BEGIN PUBLIC KEY-----\n\
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAnyM4OakW2ZFNyczSFxeE\n\
+CPToiSUIuxGjvUh+ndVHbFUnBqd1ARX6DjdeXJ4raUv2QL74jlACgBsM5nQQyZgS\n\
++LIgCO4Oi+W2fA823ZhuDvzYpcjLZal1BlSbrrTVWIGhzluONGCsgg7E4kGDjhVH\n\
+uYauCrZ73n+o0QEhch5DRGoSdKQClmyHI3096M5K2sJtBRTHkQuSzoPoKjI7UdHf\n\
+Mj0c7tsuj2MoDuMveDoLJzapVbRtWDtqO33JrzfTRQNQNe6F+/UW3ldem7yfN059\n\
+sDpUyi8XKWr39v/aXtXUHa94aeKa27uXZtu8GBUbQvwpAUAsEwtV+VWjoQzTibXe\n\
++QIDAQAB\n\
+-----END PUBLIC KEY-----\n\
+";
+
+/// Another merchant's key (PKCS#1): Satispay knows it only when a test registers it.
+pub const OTHER_PRIVATE_KEY_PEM: &str = "\
+-----BEGIN RSA PRIVATE KEY-----\n\
+MIIEowIBAAKCAQEAoyVQUIt0usSYNkk3QxOWWOH0gaGXYeb7sgMQh6vzHoH4rX2o\n\
+LxZyQOtbZJ7sa4q27uz/vXFFkXbPlgrx1jm5a1mG+dboVUOYMwQlSm2yZiupkl+k\n\
+lm7mP83182IlKOt4C+i4jbbSS9O/2Wr9XUWuUptCLGNRBCvXDLDfiTm79ah33K7+\n\
+53JrK0l7EnapHaMO19xqwnlkZ59JfBDZq4bcwp6D6mp2ECqEDZVA5+dYT/Ugm3mx\n\
+9ruONUItekSxwEovHTZu7hdZLSLpEZ5gwGAur8ZVwnJ42aFTEk7LhIUOtcO87enW\n\
+e2Q7LAgc0fKAtEf2Y6EZ8SU8nHrq9UEWRoYD8QIDAQABAoIBAAwLO4VAsFC/5e0/\n\
+BTR/WA5ueuCNg3mTpeHfuksLwX5PccJsB/wW6/8ZKOVyGom7YzMa/au4dp5tHxjI\n\
+bM9H8mVnhfCAgiUWQQCGJjMbC0wh3co7o5DD9d1AuQ8bQBtH29REPUif9iEpLAzy\n\
+yirGM77vLYjNmavlSSJLlesBXzv8sigW8bmE0Xuaoj2dvo9qenh2Xwm1QwMS5Lwm\n\
+3SqfeTjURCLWdI0AucbI0iI1GIPAZIhmpYkFWeayTPmQ4iCt8wuT+WcynAjqAcbM\n\
+xy4dy4ZuBH4ioKFPlINpdAkVq84MB3QS6kPh/dsD3V0YwzrW+AjWCzrHa6YPLNQJ\n\
+SDP5FCkCgYEA456KbDFEFSj2CEW4lshda9aw41Q10xz6f1T6il2lyBUGqYXOr5LJ\n\
+KEPaLMjy31KoFpaUhiMBL0++ny4thipcLLnM75mXGglWNMDR/XNTme0IK+JOEXeH\n\
+X8yETYrCf+2jjr1oidvyxbVkyZgUSqpavQ3fGhckla2P4AVBWrsvS4kCgYEAt3zR\n\
+1WCf+tty09XxikI4pV5zbmYNnGzdFgcRy5qzmoTWZ6AtWgiPYn6ELdQcTDurpVfV\n\
+Yvrlc+Fy4REiDbFtXaReU72PJjJa6U4XHz2SyZ9IPosSTNZcLibsslFfgqWAvXj7\n\
+q1Ws6EO7B6sRnmJwj5LhqGVJydLqpt4ijMnp0ykCgYAhsWUiEMTYMQECRnfFchFK\n\
+FjSG4f85qc92q7iOZMBWdq5Ox6zJlnvKRwjzmidBYXXaKh4AIQxa2X4JCAfbFUgh\n\
+orswOFcClqE5G9W5o6mbXlfYTx5pPX0/dAGdjM2vrBiK14Sy62jrVSd/I9DVIJRf\n\
+6b69mPFkapWifoSnDpA4qQKBgQCgwOlxoPLoK6ThdLnmIHhSYXqOCTj5h+L2boEn\n\
+uUSLJsBVD19MVt2QNDmHkSKto0WRWW9pBVlLegRUrNcB2iVv+hZuFVA57bn6VuEp\n\
+DJ/ypur7aIpC6TbfdFjBLUuZQXiWB02uYSRYZSaR5E1OTv5AuzWafAr2mCPeyBTK\n\
+9gc2aQKBgGvC7hKKRWsRIthWXmtnrRit5fqXUEtaED8N8VlwMqTsIDthcDIOw7HV\n\
+FO3FFAhgKVcyzFdj09ZGuZvXsiesExRjKgypfQwoULHTjlME8F6fgpyGcNGw6qos\n\
+7tnAJTEJtoQ6UMO58rEl87q9HL7OGFNtIdRRmqSbkHOSJWGppX5f\n\
+-----END RSA PRIVATE KEY-----\n\
+";
+
+/// Its public half.
+pub const OTHER_PUBLIC_KEY_PEM: &str = "\
+-----BEGIN PUBLIC KEY-----\n\
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAoyVQUIt0usSYNkk3QxOW\n\
+WOH0gaGXYeb7sgMQh6vzHoH4rX2oLxZyQOtbZJ7sa4q27uz/vXFFkXbPlgrx1jm5\n\
+a1mG+dboVUOYMwQlSm2yZiupkl+klm7mP83182IlKOt4C+i4jbbSS9O/2Wr9XUWu\n\
+UptCLGNRBCvXDLDfiTm79ah33K7+53JrK0l7EnapHaMO19xqwnlkZ59JfBDZq4bc\n\
+wp6D6mp2ECqEDZVA5+dYT/Ugm3mx9ruONUItekSxwEovHTZu7hdZLSLpEZ5gwGAu\n\
+r8ZVwnJ42aFTEk7LhIUOtcO87enWe2Q7LAgc0fKAtEf2Y6EZ8SU8nHrq9UEWRoYD\n\
+8QIDAQAB\n\
+-----END PUBLIC KEY-----\n\
+";
+
 /// A payment as the mock holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MockPayment {
@@ -190,6 +288,11 @@ impl SatispayMock {
         let mock = SatispayMock::default();
         mock.register_key(key_id, public_key_pem);
         mock
+    }
+
+    /// A mock that knows the test key pair ([`TEST_KEY_ID`], [`TEST_PUBLIC_KEY_PEM`]).
+    pub fn with_test_key() -> SatispayMock {
+        SatispayMock::new(TEST_KEY_ID, TEST_PUBLIC_KEY_PEM)
     }
 
     /// What `POST /authentication_keys` does: Satispay now knows this public key by `key_id`.

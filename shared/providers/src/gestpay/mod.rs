@@ -48,6 +48,9 @@ pub struct GestpayConfig {
     pub api_key: Secret,
     /// `GESTPAY_SHOP_LOGIN`, in every request body.
     pub shop_login: String,
+    /// `GESTPAY_TIMEOUT_MS`: how long one request may take before its outcome counts as unknown
+    /// (default 15 s). An operator setting: the merchant's backend has a timeout of its own, and
+    /// a pay that waits for the provider longer than its caller does helps nobody.
     pub timeout: Duration,
 }
 
@@ -59,8 +62,17 @@ impl GestpayConfig {
             base_url: env.url_or("GESTPAY_BASE_URL", default_api)?,
             api_key: env.secret("GESTPAY_API_KEY")?,
             shop_login: env.require("GESTPAY_SHOP_LOGIN")?.to_owned(),
-            timeout: DEFAULT_TIMEOUT,
+            timeout: timeout_from_env(env)?,
         })
+    }
+}
+
+/// `GESTPAY_TIMEOUT_MS` in milliseconds, at least 1.
+fn timeout_from_env(env: &Env) -> Result<Duration, ConfigError> {
+    const VAR: &str = "GESTPAY_TIMEOUT_MS";
+    match env.parse_or(VAR, DEFAULT_TIMEOUT.as_millis() as u64)? {
+        0 => Err(ConfigError::new(VAR, "must be at least 1 (milliseconds)")),
+        ms => Ok(Duration::from_millis(ms)),
     }
 }
 
@@ -484,5 +496,29 @@ mod tests {
             read_detail(403, "Forbidden"),
             Err(ProviderError::Rejected { code: None, .. })
         ));
+    }
+
+    #[test]
+    fn the_request_timeout_is_an_operator_setting() {
+        let config = |extra: &[(&str, &str)]| {
+            let mut env =
+                Env::from_pairs([("GESTPAY_API_KEY", "k"), ("GESTPAY_SHOP_LOGIN", "GESPAY1")]);
+            for (k, v) in extra {
+                env.set(k, v);
+            }
+            GestpayConfig::from_env(&env)
+        };
+        assert_eq!(config(&[]).unwrap().timeout, DEFAULT_TIMEOUT);
+        assert_eq!(
+            config(&[("GESTPAY_TIMEOUT_MS", "250")]).unwrap().timeout,
+            Duration::from_millis(250)
+        );
+        for bad in ["0", "-1", "1.5", "soon"] {
+            let err = config(&[("GESTPAY_TIMEOUT_MS", bad)]).unwrap_err();
+            assert!(
+                err.to_string().contains("GESTPAY_TIMEOUT_MS"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

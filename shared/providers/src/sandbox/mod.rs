@@ -246,6 +246,11 @@ impl Provider for Sandbox {
         METHODS
     }
 
+    /// Yes: the sandbox ledger keeps one refund per refund id.
+    fn refunds_are_idempotent(&self) -> bool {
+        true
+    }
+
     fn supports(&self, _op: Operation) -> bool {
         true
     }

@@ -57,6 +57,9 @@ pub struct SatispayConfig {
     pub web_redirect_url: Option<String>,
     /// `SATISPAY_AFTER_BUY_MOBILE_REDIRECT_URL`: the same for the app flow (may be an app scheme).
     pub mobile_redirect_url: Option<String>,
+    /// `SATISPAY_TIMEOUT_MS`: how long one request may take before its outcome counts as unknown
+    /// (default 15 s). An operator setting: the merchant's backend has a timeout of its own, and
+    /// a pay that waits for the provider longer than its caller does helps nobody.
     pub timeout: Duration,
 }
 
@@ -81,8 +84,17 @@ impl SatispayConfig {
             waiting_seconds,
             web_redirect_url: env.url("SATISPAY_AFTER_BUY_WEB_REDIRECT_URL")?,
             mobile_redirect_url: redirect_url(env, "SATISPAY_AFTER_BUY_MOBILE_REDIRECT_URL")?,
-            timeout: DEFAULT_TIMEOUT,
+            timeout: timeout_from_env(env)?,
         })
+    }
+}
+
+/// `SATISPAY_TIMEOUT_MS` in milliseconds, at least 1.
+fn timeout_from_env(env: &Env) -> Result<Duration, ConfigError> {
+    const VAR: &str = "SATISPAY_TIMEOUT_MS";
+    match env.parse_or(VAR, DEFAULT_TIMEOUT.as_millis() as u64)? {
+        0 => Err(ConfigError::new(VAR, "must be at least 1 (milliseconds)")),
+        ms => Ok(Duration::from_millis(ms)),
     }
 }
 
@@ -330,6 +342,11 @@ impl Provider for Satispay {
 
     fn methods(&self) -> &'static [&'static str] {
         METHODS
+    }
+
+    /// Yes: refunds carry the refund id as Idempotency-Key.
+    fn refunds_are_idempotent(&self) -> bool {
+        true
     }
 
     fn supports(&self, op: Operation) -> bool {

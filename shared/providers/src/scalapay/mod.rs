@@ -57,6 +57,9 @@ pub struct ScalapayConfig {
     /// `SCALAPAY_FAILURE_REDIRECT_URL`: where the buyer returns after cancelling, when the pay
     /// request has no `failureRedirect`.
     pub failure_redirect: Option<String>,
+    /// `SCALAPAY_TIMEOUT_MS`: how long one request may take before its outcome counts as unknown
+    /// (default 15 s). An operator setting: the merchant's backend has a timeout of its own, and
+    /// a pay that waits for the provider longer than its caller does helps nobody.
     pub timeout: Duration,
 }
 
@@ -71,8 +74,17 @@ impl ScalapayConfig {
             api_key: env.secret("SCALAPAY_API_KEY")?,
             success_redirect: env.url("SCALAPAY_SUCCESS_REDIRECT_URL")?,
             failure_redirect: env.url("SCALAPAY_FAILURE_REDIRECT_URL")?,
-            timeout: DEFAULT_TIMEOUT,
+            timeout: timeout_from_env(env)?,
         })
+    }
+}
+
+/// `SCALAPAY_TIMEOUT_MS` in milliseconds, at least 1.
+fn timeout_from_env(env: &Env) -> Result<Duration, ConfigError> {
+    const VAR: &str = "SCALAPAY_TIMEOUT_MS";
+    match env.parse_or(VAR, DEFAULT_TIMEOUT.as_millis() as u64)? {
+        0 => Err(ConfigError::new(VAR, "must be at least 1 (milliseconds)")),
+        ms => Ok(Duration::from_millis(ms)),
     }
 }
 
@@ -318,6 +330,11 @@ impl Provider for Scalapay {
         METHODS
     }
 
+    /// Yes: refunds carry the refund id as Idempotency-Key.
+    fn refunds_are_idempotent(&self) -> bool {
+        true
+    }
+
     fn supports(&self, op: Operation) -> bool {
         use Operation::*;
         match op {
@@ -510,5 +527,28 @@ mod tests {
         assert_eq!(order_token("71KH916VPE"), Some("71KH916VPE"));
         assert_eq!(order_token("../capture"), None);
         assert_eq!(order_token(""), None);
+    }
+
+    #[test]
+    fn the_request_timeout_is_an_operator_setting() {
+        let config = |extra: &[(&str, &str)]| {
+            let mut env = Env::from_pairs([("SCALAPAY_API_KEY", "k")]);
+            for (k, v) in extra {
+                env.set(k, v);
+            }
+            ScalapayConfig::from_env(&env)
+        };
+        assert_eq!(config(&[]).unwrap().timeout, DEFAULT_TIMEOUT);
+        assert_eq!(
+            config(&[("SCALAPAY_TIMEOUT_MS", "250")]).unwrap().timeout,
+            Duration::from_millis(250)
+        );
+        for bad in ["0", "-1", "1.5", "soon"] {
+            let err = config(&[("SCALAPAY_TIMEOUT_MS", bad)]).unwrap_err();
+            assert!(
+                err.to_string().contains("SCALAPAY_TIMEOUT_MS"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

@@ -53,6 +53,9 @@ pub struct StripeConfig {
     pub secret_key: Secret,
     /// `STRIPE_WEBHOOK_SECRET`: the webhook endpoint's signing secret (`whsec_…`).
     pub webhook_secret: Secret,
+    /// `STRIPE_TIMEOUT_MS`: how long one request may take before its outcome counts as unknown
+    /// (default 15 s). An operator setting: the merchant's backend has a timeout of its own, and
+    /// a pay that waits for the provider longer than its caller does helps nobody.
     pub timeout: Duration,
 }
 
@@ -62,8 +65,17 @@ impl StripeConfig {
             base_url: env.url_or("STRIPE_BASE_URL", DEFAULT_BASE_URL)?,
             secret_key: env.secret("STRIPE_PRIVATE_KEY")?,
             webhook_secret: env.secret("STRIPE_WEBHOOK_SECRET")?,
-            timeout: DEFAULT_TIMEOUT,
+            timeout: timeout_from_env(env)?,
         })
+    }
+}
+
+/// `STRIPE_TIMEOUT_MS` in milliseconds, at least 1.
+fn timeout_from_env(env: &Env) -> Result<Duration, ConfigError> {
+    const VAR: &str = "STRIPE_TIMEOUT_MS";
+    match env.parse_or(VAR, DEFAULT_TIMEOUT.as_millis() as u64)? {
+        0 => Err(ConfigError::new(VAR, "must be at least 1 (milliseconds)")),
+        ms => Ok(Duration::from_millis(ms)),
     }
 }
 
@@ -325,6 +337,11 @@ impl Provider for Stripe {
         METHODS
     }
 
+    /// Yes: refunds carry the refund id as Idempotency-Key.
+    fn refunds_are_idempotent(&self) -> bool {
+        true
+    }
+
     fn supports(&self, op: Operation) -> bool {
         use Operation::*;
         match op {
@@ -564,5 +581,31 @@ mod tests {
         assert_eq!(stripe_id("../v1/refunds"), None);
         assert_eq!(stripe_id("cs_1?expand[]=x"), None);
         assert_eq!(stripe_id(""), None);
+    }
+
+    #[test]
+    fn the_request_timeout_is_an_operator_setting() {
+        let config = |extra: &[(&str, &str)]| {
+            let mut env = Env::from_pairs([
+                ("STRIPE_PRIVATE_KEY", "sk_test_x"),
+                ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
+            ]);
+            for (k, v) in extra {
+                env.set(k, v);
+            }
+            StripeConfig::from_env(&env)
+        };
+        assert_eq!(config(&[]).unwrap().timeout, DEFAULT_TIMEOUT);
+        assert_eq!(
+            config(&[("STRIPE_TIMEOUT_MS", "250")]).unwrap().timeout,
+            Duration::from_millis(250)
+        );
+        for bad in ["0", "-1", "1.5", "soon"] {
+            let err = config(&[("STRIPE_TIMEOUT_MS", bad)]).unwrap_err();
+            assert!(
+                err.to_string().contains("STRIPE_TIMEOUT_MS"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

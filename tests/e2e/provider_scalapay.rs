@@ -1,0 +1,462 @@
+//! Scalapay through the PGM's HTTP API, against the Scalapay mock (tests/mocks/src/scalapay.rs):
+//! pay creates an order, the buyer authorises it at the mock, a signed webhook or a check makes
+//! the PGM capture it (Scalapay charges nothing until then), then refunds. Webhooks are signed
+//! `x-scalapay-hmac-v1` with the API key.
+
+use pgm_core::clock::now_ms;
+use pgm_e2e::{no_notification, notifications, one_notification, Answer, Receiver, TestServer};
+use pgm_mocks::scalapay::{hmac_v1, ScalapayMock, SANDBOX_API_KEY};
+use pgm_mocks::Fault;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+struct Setup {
+    mock: ScalapayMock,
+    receiver: Receiver,
+    pgm: TestServer,
+}
+
+async fn setup() -> Setup {
+    let mock = ScalapayMock::start().await;
+    let receiver = Receiver::start().await;
+    let pgm = TestServer::start(&[
+        ("ENABLED_PROVIDERS", "scalapay"),
+        ("SCALAPAY_BASE_URL", mock.url()),
+        ("SCALAPAY_API_KEY", SANDBOX_API_KEY),
+        (
+            "SCALAPAY_SUCCESS_REDIRECT_URL",
+            "https://shop.example/thanks",
+        ),
+        (
+            "SCALAPAY_FAILURE_REDIRECT_URL",
+            "https://shop.example/sorry",
+        ),
+        ("SCALAPAY_TIMEOUT_MS", "400"),
+        ("PAYMENT_CALLBACK_URL", &receiver.url),
+    ])
+    .await;
+    Setup {
+        mock,
+        receiver,
+        pgm,
+    }
+}
+
+fn pay_body(id: &str, amount: &str) -> Value {
+    json!({
+        "amount": amount,
+        "shopTransactionID": id,
+        "buyerEmail": "ada@example.com",
+        "providerData": {
+            "consumer": {"givenNames": "Ada", "surname": "Lovelace", "phoneNumber": "+393331234567"},
+            "shipping": {"name": "Ada Lovelace", "countryCode": "IT", "postcode": "20100",
+                         "suburb": "Milano", "line1": "Via Roma 1"},
+        },
+    })
+}
+
+async fn pay_with(pgm: &TestServer, body: &Value) -> Answer {
+    pgm.post("/scalapay/scalapay/pay", body).await
+}
+
+/// Pays and returns the order token, asserting the redirect to Scalapay's checkout.
+async fn pay(s: &Setup, id: &str, amount: &str) -> String {
+    let answer = pay_with(&s.pgm, &pay_body(id, amount)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let pay = answer.json();
+    assert_eq!(pay["result"], "REDIRECT_TO_URL", "{pay}");
+    let token = pay["paymentID"].as_str().expect("paymentID").to_owned();
+    assert_eq!(
+        pay["redirectToUrl"].as_str(),
+        Some(format!("{}/checkout/{token}", s.mock.url()).as_str())
+    );
+    token
+}
+
+async fn webhook(pgm: &TestServer, body: &str, timestamp: &str, signature: &str) -> Answer {
+    pgm.send(
+        pgm.client
+            .post(format!("{}/scalapay/callback", pgm.url))
+            .header("content-type", "application/json")
+            .header("x-scalapay-timestamp", timestamp)
+            .header("x-scalapay-hmac-v1", signature)
+            .body(body.to_owned()),
+    )
+    .await
+}
+
+/// Scalapay's webhook about the order as it is now, signed as Scalapay signs it.
+async fn scalapay_calls_back(s: &Setup, token: &str) -> Answer {
+    let body = s.mock.webhook_body(token).expect("an order");
+    let timestamp = now_ms().to_string();
+    webhook(
+        &s.pgm,
+        &body,
+        &timestamp,
+        &hmac_v1(SANDBOX_API_KEY, &timestamp, &body),
+    )
+    .await
+}
+
+/// An order the buyer authorised and the PGM captured on Scalapay's webhook.
+async fn paid(s: &Setup, id: &str, amount: &str) -> String {
+    let token = pay(s, id, amount).await;
+    s.mock.authorize_order(&token).unwrap();
+    assert_eq!(scalapay_calls_back(s, &token).await.status, 200);
+    assert_eq!(s.pgm.status_at("scalapay", id).await["status"], "ACCEPTED");
+    token
+}
+
+async fn refund(pgm: &TestServer, body: Value) -> Answer {
+    pgm.post("/scalapay/scalapay/refund", &body).await
+}
+
+#[tokio::test]
+async fn an_authorised_order_is_captured_on_its_signed_webhook_and_notified_once() {
+    let s = setup().await;
+    let token = pay(&s, "sc-1", "190.00").await;
+    let order = s.mock.order_json(&token).unwrap();
+    assert_eq!(
+        order["totalAmount"],
+        json!({"amount": "190.00", "currency": "EUR"})
+    );
+    assert_eq!(order["orderDetails"]["merchantReference"], "sc-1");
+    assert_eq!(
+        order["orderDetails"]["merchant"]["redirectConfirmUrl"],
+        "https://shop.example/thanks"
+    );
+    assert_eq!(
+        s.pgm.status_at("scalapay", "sc-1").await["status"],
+        "PENDING"
+    );
+
+    // Forged webhooks saying "charged": another key, a tampered body, no signature at all.
+    let mut claimed: Value = serde_json::from_str(&s.mock.webhook_body(&token).unwrap()).unwrap();
+    claimed["status"] = json!("charged");
+    let forged = claimed.to_string();
+    let ts = now_ms().to_string();
+    webhook(
+        &s.pgm,
+        &forged,
+        &ts,
+        &hmac_v1("another-merchants-key", &ts, &forged),
+    )
+    .await
+    .problem(401, "INVALID_SIGNATURE");
+    let genuine_pending = s.mock.webhook_body(&token).unwrap();
+    webhook(
+        &s.pgm,
+        &forged,
+        &ts,
+        &hmac_v1(SANDBOX_API_KEY, &ts, &genuine_pending),
+    )
+    .await
+    .problem(401, "INVALID_SIGNATURE");
+    webhook(
+        &s.pgm,
+        &forged,
+        "yesterday",
+        &hmac_v1(SANDBOX_API_KEY, "yesterday", &forged),
+    )
+    .await
+    .problem(401, "INVALID_SIGNATURE");
+    s.pgm
+        .post_raw("/scalapay/callback", "application/json", forged.clone())
+        .await
+        .problem(401, "INVALID_SIGNATURE");
+    assert_eq!(
+        s.pgm.status_at("scalapay", "sc-1").await["status"],
+        "PENDING"
+    );
+    assert_eq!(s.mock.captures(), 0);
+    no_notification(&s.receiver, "sc-1").await;
+
+    // The buyer authorises the plan; Scalapay's webhook makes the PGM capture the order.
+    s.mock.authorize_order(&token).unwrap();
+    let body = s.mock.webhook_body(&token).unwrap();
+    let ts = now_ms().to_string();
+    let signature = hmac_v1(SANDBOX_API_KEY, &ts, &body);
+    let answer = webhook(&s.pgm, &body, &ts, &signature).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(s.mock.captures(), 1);
+    assert_eq!(s.mock.captured_minor(&token), 19000);
+    let status = s.pgm.status_at("scalapay", "sc-1").await;
+    assert_eq!(
+        (status["status"].as_str(), status["state"].as_str()),
+        (Some("ACCEPTED"), Some("CAPTURED"))
+    );
+    let n = one_notification(&s.receiver, "sc-1", "payment.succeeded").await;
+    assert_eq!(n["providerName"], "scalapay");
+    assert_eq!(n["paymentID"], token.as_str());
+
+    // Redelivered (Scalapay retries with growing delays, and documents no freshness window,
+    // so an old timestamp is not refused): nothing changes, nothing is captured again.
+    let again = webhook(&s.pgm, &body, &ts, &signature).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    let old = (now_ms() - 3_600_000).to_string();
+    let late = webhook(&s.pgm, &body, &old, &hmac_v1(SANDBOX_API_KEY, &old, &body)).await;
+    assert_eq!(late.status, 200, "{}", late.text);
+    assert_eq!(s.mock.captures(), 1);
+    one_notification(&s.receiver, "sc-1", "payment.succeeded").await;
+    assert_eq!(s.receiver.for_payment("sc-1").len(), 1);
+}
+
+#[tokio::test]
+async fn a_check_captures_an_order_the_buyer_authorised_once() {
+    let s = setup().await;
+    let token = pay(&s, "sc-check", "60.00").await;
+    s.mock.authorize_order(&token).unwrap();
+    // No webhook came: the merchant's check finds the authorisation and captures it.
+    let checked = s.pgm.check_at("scalapay", "sc-check").await;
+    assert_eq!(checked["status"], "ACCEPTED");
+    assert_eq!(s.mock.captures(), 1);
+    one_notification(&s.receiver, "sc-check", "payment.succeeded").await;
+    // The late webhook and another check capture nothing more.
+    assert_eq!(scalapay_calls_back(&s, &token).await.status, 200);
+    s.pgm.check_at("scalapay", "sc-check").await;
+    assert_eq!(s.mock.captures(), 1);
+    one_notification(&s.receiver, "sc-check", "payment.succeeded").await;
+    assert_eq!(s.receiver.for_payment("sc-check").len(), 1);
+}
+
+#[tokio::test]
+async fn a_declined_order_fails_and_is_notified() {
+    let s = setup().await;
+    let token = pay(&s, "sc-no", "40.00").await;
+    s.mock.decline_order(&token).unwrap();
+    assert_eq!(scalapay_calls_back(&s, &token).await.status, 200);
+    let status = s.pgm.status_at("scalapay", "sc-no").await;
+    assert_eq!(status["status"], "FAILED");
+    let n = one_notification(&s.receiver, "sc-no", "payment.failed").await;
+    assert_eq!(n["isSuccessful"], false);
+    assert_eq!(s.mock.captures(), 0);
+}
+
+#[tokio::test]
+async fn pay_refusals_a_400_naming_the_field_or_a_ko_from_scalapay() {
+    let s = setup().await;
+    let mut no_shipping = pay_body("sc-ship", "5.00");
+    no_shipping["providerData"]
+        .as_object_mut()
+        .unwrap()
+        .remove("shipping");
+    let problem = pay_with(&s.pgm, &no_shipping)
+        .await
+        .problem(400, "VALIDATION_FAILED");
+    assert_eq!(problem["field"], "providerData.shipping");
+    let mut nobody = pay_body("sc-nobody", "5.00");
+    nobody["providerData"]
+        .as_object_mut()
+        .unwrap()
+        .remove("consumer");
+    let problem = pay_with(&s.pgm, &nobody)
+        .await
+        .problem(400, "VALIDATION_FAILED");
+    assert_eq!(problem["field"], "providerData.consumer");
+    assert_eq!(s.mock.orders_created(), 0);
+    assert!(s.mock.requests().is_empty(), "Scalapay was never asked");
+
+    // Scalapay's own validation (the shipping address needs a country): a definite no, KO.
+    let mut no_country = pay_body("sc-country", "5.00");
+    no_country["providerData"]["shipping"]
+        .as_object_mut()
+        .unwrap()
+        .remove("countryCode");
+    let ko = pay_with(&s.pgm, &no_country).await;
+    assert_eq!(ko.status, 200, "{}", ko.text);
+    assert_eq!(ko.json()["result"], "KO");
+    assert!(ko.text.contains("countryCode"), "{}", ko.text);
+    assert_eq!(
+        s.pgm.status_at("scalapay", "sc-country").await["status"],
+        "FAILED"
+    );
+    assert_eq!(s.mock.orders_created(), 0);
+}
+
+#[tokio::test]
+async fn refunds_full_partial_and_several_never_beyond_what_was_captured() {
+    let s = setup().await;
+    let full = paid(&s, "sc-full", "90.00").await;
+    let answer = refund(&s.pgm, json!({"shopTransactionID": "sc-full"})).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json()["refundedAmount"], "90.00");
+    let at_scalapay = s.mock.refunds(&full);
+    assert_eq!(at_scalapay.len(), 1);
+    assert_eq!(at_scalapay[0].amount_minor, 9000);
+    assert_eq!(
+        at_scalapay[0].merchant_refund_reference.as_deref(),
+        answer.json()["refundID"].as_str()
+    );
+    one_notification(&s.receiver, "sc-full", "refund.succeeded").await;
+
+    let parts = paid(&s, "sc-parts", "100.00").await;
+    for (amount, remaining) in [("30.00", "70.00"), ("0.01", "69.99")] {
+        let answer = refund(&s.pgm, json!({"paymentID": parts, "amount": amount})).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.json()["result"], "OK");
+        assert_eq!(answer.json()["remainingAmount"], remaining);
+    }
+    refund(
+        &s.pgm,
+        json!({"shopTransactionID": "sc-parts", "amount": "70.00"}),
+    )
+    .await
+    .problem(422, "AMOUNT_EXCEEDS_REMAINING");
+    assert_eq!(s.mock.refunds(&parts).len(), 2, "Scalapay was not asked");
+    let last = refund(
+        &s.pgm,
+        json!({"shopTransactionID": "sc-parts", "amount": "69.99"}),
+    )
+    .await;
+    assert_eq!(last.json()["remainingAmount"], "0.00", "{}", last.text);
+    let refunded: i64 = s.mock.refunds(&parts).iter().map(|r| r.amount_minor).sum();
+    assert_eq!(refunded, 10000);
+    // Refunded in full at Scalapay; the payment stays captured (and refunded) at the PGM.
+    let status = s.pgm.check_at("scalapay", "sc-parts").await;
+    assert_eq!(
+        (status["state"].as_str(), status["refundedAmount"].as_str()),
+        (Some("CAPTURED"), Some("100.00"))
+    );
+    notifications(&s.receiver, "sc-parts", "refund.succeeded", 3).await;
+}
+
+#[tokio::test]
+async fn routes_scalapay_does_not_serve_answer_501() {
+    let s = setup().await;
+    let token = paid(&s, "sc-501", "5.00").await;
+    let requests = s.mock.requests().len();
+    let session = json!({"sessionToken": token});
+    let mut recurrent = pay_body("sc-rec", "5.00");
+    recurrent["recurrenceDetails"] = json!({"isFirstInstallment": true});
+    for (path, body) in [
+        (
+            "/scalapay/scalapay/confirm",
+            &json!({"shopTransactionID": "sc-501", "amount": "5.00"}),
+        ),
+        ("/scalapay/scalapay/pay/recurrent", &recurrent),
+        (
+            "/scalapay/session/open",
+            &json!({"shopTransactionID": "sc-s", "amount": "5.00"}),
+        ),
+        ("/scalapay/session/confirm", &session),
+        ("/scalapay/session/void", &session),
+    ] {
+        s.pgm
+            .post(path, body)
+            .await
+            .problem(501, "NOT_SUPPORTED_BY_PROVIDER");
+    }
+    assert_eq!(s.mock.requests().len(), requests);
+    // The session routes it does serve take the order token.
+    let checked = s.pgm.post("/scalapay/session/check", &session).await;
+    assert_eq!(checked.json()["status"], "ACCEPTED", "{}", checked.text);
+    let refunded = s
+        .pgm
+        .post(
+            "/scalapay/session/refund",
+            &json!({"sessionToken": token, "amount": "1.00"}),
+        )
+        .await;
+    assert_eq!(refunded.json()["result"], "OK", "{}", refunded.text);
+    assert_eq!(s.mock.refunds(&token).len(), 1);
+}
+
+/// A pay the network lost: PENDING (never KO), and the same request again is a replay that does
+/// not reach Scalapay.
+async fn lost_pay(fault: Fault, id: &str) -> Setup {
+    let s = setup().await;
+    s.mock.server.faults.push(fault);
+    let body = pay_body(id, "15.00");
+    let first = pay_with(&s.pgm, &body).await;
+    assert_eq!(first.status, 200, "{fault:?}: {}", first.text);
+    assert_eq!(
+        first.json()["result"],
+        "PENDING",
+        "{fault:?}: {}",
+        first.text
+    );
+    let requests = s.mock.requests().len();
+    let again = pay_with(&s.pgm, &body).await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json(), first.json());
+    assert_eq!(
+        s.mock.requests().len(),
+        requests,
+        "the replay never reached Scalapay"
+    );
+    s
+}
+
+#[tokio::test]
+async fn a_5xx_reset_or_timeout_during_pay_is_pending_then_settled_by_check() {
+    for (fault, id) in [
+        (Fault::Unavailable, "sc-503"),
+        (Fault::Reset, "sc-reset"),
+        (Fault::Delay(Duration::from_millis(1500)), "sc-slow"),
+    ] {
+        let s = lost_pay(fault, id).await;
+        if let Fault::Delay(d) = fault {
+            tokio::time::sleep(d).await;
+        }
+        // Scalapay finds orders by our merchantReference: whatever it has is the truth.
+        let orders = s.mock.orders_created();
+        let checked = s.pgm.check_at("scalapay", id).await;
+        match orders {
+            0 => {
+                assert_eq!(checked["status"], "FAILED", "{fault:?}");
+                one_notification(&s.receiver, id, "payment.failed").await;
+            }
+            1 => assert_eq!(checked["status"], "PENDING", "{fault:?}"),
+            more => panic!("{fault:?}: {more} orders"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_order_created_but_answer_lost_is_found_by_check_and_captured_once() {
+    let s = lost_pay(Fault::ResetAfterWork, "sc-lost").await;
+    assert_eq!(s.mock.orders_created(), 1, "Scalapay did the work once");
+    let checked = s.pgm.check_at("scalapay", "sc-lost").await;
+    assert_eq!(checked["status"], "PENDING");
+    let token = checked["paymentID"]
+        .as_str()
+        .expect("found by reference")
+        .to_owned();
+    assert!(s.mock.order_json(&token).is_some());
+    s.mock.authorize_order(&token).unwrap();
+    assert_eq!(scalapay_calls_back(&s, &token).await.status, 200);
+    assert_eq!(
+        s.pgm.status_at("scalapay", "sc-lost").await["status"],
+        "ACCEPTED"
+    );
+    one_notification(&s.receiver, "sc-lost", "payment.succeeded").await;
+    assert_eq!(s.mock.orders_created(), 1);
+    assert_eq!(s.mock.captures(), 1, "charged once");
+}
+
+#[tokio::test]
+async fn a_refund_retried_after_a_lost_answer_refunds_once() {
+    let s = setup().await;
+    let token = paid(&s, "sc-lost-refund", "20.00").await;
+    s.mock.server.faults.push(Fault::ResetAfterWork);
+    let send = || {
+        s.pgm.send(
+            s.pgm
+                .client
+                .post(format!("{}/scalapay/scalapay/refund", s.pgm.url))
+                .header("idempotency-key", "refund-sc-lost-1")
+                .json(&json!({"shopTransactionID": "sc-lost-refund", "amount": "5.00"})),
+        )
+    };
+    send().await.problem(502, "PROVIDER_UNAVAILABLE");
+    assert_eq!(
+        s.mock.refunds(&token).len(),
+        1,
+        "Scalapay refunded, the answer was lost"
+    );
+    let retried = send().await;
+    assert_eq!(retried.json()["result"], "OK", "{}", retried.text);
+    // Our refund id was Scalapay's Idempotency-Key: the retry got the same refund back.
+    assert_eq!(s.mock.refunds(&token).len(), 1);
+    one_notification(&s.receiver, "sc-lost-refund", "refund.succeeded").await;
+}

@@ -1,0 +1,562 @@
+//! Stripe through the PGM's HTTP API, against the Stripe mock (tests/mocks/src/stripe.rs): pay
+//! opens a Checkout Session, the buyer pays at the mock, Stripe's signed webhook or a check
+//! settles it, then confirm (manual capture), void and refunds. What Stripe does not serve
+//! answers 501; what the network does to a pay leaves it PENDING, never KO.
+
+use pgm_core::clock::now_ms;
+use pgm_e2e::{no_notification, notifications, one_notification, Answer, Receiver, TestServer};
+use pgm_mocks::stripe::{signature_header, StripeMock, TEST_SECRET_KEY};
+use pgm_mocks::Fault;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const WEBHOOK_SECRET: &str = "whsec_e2e_stripe_endpoint";
+/// Short, so that a timeout costs the test little; the default is 15 s.
+const TIMEOUT_MS: &str = "400";
+
+struct Setup {
+    mock: StripeMock,
+    receiver: Receiver,
+    pgm: TestServer,
+}
+
+async fn setup() -> Setup {
+    setup_with_key(TEST_SECRET_KEY).await
+}
+
+/// A PGM serving only Stripe, pointed at the mock, configured with `secret_key`.
+async fn setup_with_key(secret_key: &str) -> Setup {
+    let mock = StripeMock::start().await;
+    let receiver = Receiver::start().await;
+    let pgm = TestServer::start(&[
+        ("ENABLED_PROVIDERS", "stripe"),
+        ("STRIPE_BASE_URL", mock.url()),
+        ("STRIPE_PRIVATE_KEY", secret_key),
+        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ("STRIPE_TIMEOUT_MS", TIMEOUT_MS),
+        ("PAYMENT_CALLBACK_URL", &receiver.url),
+    ])
+    .await;
+    Setup {
+        mock,
+        receiver,
+        pgm,
+    }
+}
+
+fn pay_body(id: &str, amount: &str) -> Value {
+    json!({
+        "amount": amount,
+        "shopTransactionID": id,
+        "buyerEmail": "ada@example.com",
+        "successRedirect": "https://shop.example/paid",
+        "failureRedirect": "https://shop.example/cancelled",
+    })
+}
+
+async fn pay_with(pgm: &TestServer, body: &Value) -> Answer {
+    pgm.post("/stripe/stripe/pay", body).await
+}
+
+/// Pays and returns the Checkout Session id, asserting the redirect.
+async fn open_session(s: &Setup, body: &Value) -> String {
+    let answer = pay_with(&s.pgm, body).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let pay = answer.json();
+    assert_eq!(pay["result"], "REDIRECT_TO_URL", "{pay}");
+    let session = pay["paymentID"].as_str().expect("paymentID").to_owned();
+    assert!(session.starts_with("cs_test_"), "{session}");
+    assert_eq!(
+        pay["redirectToUrl"].as_str(),
+        Some(format!("{}/c/pay/{session}", s.mock.url()).as_str())
+    );
+    session
+}
+
+async fn webhook(pgm: &TestServer, body: &str, signature: &str) -> Answer {
+    pgm.send(
+        pgm.client
+            .post(format!("{}/stripe/callback", pgm.url))
+            .header("content-type", "application/json")
+            .header("stripe-signature", signature)
+            .body(body.to_owned()),
+    )
+    .await
+}
+
+fn now_secs() -> i64 {
+    now_ms() / 1000
+}
+
+/// A Checkout Session paid by the buyer and settled through a signed webhook.
+async fn paid(s: &Setup, id: &str, amount: &str) -> String {
+    let session = open_session(s, &pay_body(id, amount)).await;
+    s.mock.complete_session(&session).expect("buyer pays");
+    let event = s
+        .mock
+        .event_body("checkout.session.completed", &session)
+        .unwrap();
+    let answer = webhook(
+        &s.pgm,
+        &event,
+        &signature_header(WEBHOOK_SECRET, now_secs(), &event),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(s.pgm.status_at("stripe", id).await["status"], "ACCEPTED");
+    session
+}
+
+async fn refund(pgm: &TestServer, body: Value) -> Answer {
+    pgm.post("/stripe/stripe/refund", &body).await
+}
+
+async fn confirm(pgm: &TestServer, id: &str, amount: &str) -> Answer {
+    pgm.post(
+        "/stripe/stripe/confirm",
+        &json!({"shopTransactionID": id, "amount": amount}),
+    )
+    .await
+}
+
+fn requests_to(mock: &StripeMock, path_end: &str) -> usize {
+    mock.requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with(path_end))
+        .count()
+}
+
+#[tokio::test]
+async fn a_paid_session_is_accepted_by_its_signed_webhook_and_notified_once() {
+    let s = setup().await;
+    let session = open_session(&s, &pay_body("st-1", "25.00")).await;
+    // The buyer has not paid: status asks Stripe and finds the session open.
+    assert_eq!(s.pgm.status_at("stripe", "st-1").await["status"], "PENDING");
+
+    // Forged and stale "completed" events, while the session is still open: refused, and
+    // nothing changes. (Believed, they would read as paid: the body says complete/paid.)
+    let mut claimed = s.mock.session_json(&session).unwrap();
+    claimed["status"] = json!("complete");
+    claimed["payment_status"] = json!("paid");
+    let forged = s.mock.event_body_for("checkout.session.completed", claimed);
+    let now = now_secs();
+    for signature in [
+        signature_header("whsec_someone_else", now, &forged),
+        signature_header(WEBHOOK_SECRET, now - 301, &forged),
+        signature_header(WEBHOOK_SECRET, now + 301, &forged),
+        format!("t={now}"),
+    ] {
+        webhook(&s.pgm, &forged, &signature)
+            .await
+            .problem(401, "INVALID_SIGNATURE");
+    }
+    let tampered = forged.replace("ada@example.com", "eve@example.com");
+    webhook(
+        &s.pgm,
+        &tampered,
+        &signature_header(WEBHOOK_SECRET, now, &forged),
+    )
+    .await
+    .problem(401, "INVALID_SIGNATURE");
+    let unsigned = s
+        .pgm
+        .post_raw("/stripe/callback", "application/json", forged.clone())
+        .await;
+    unsigned.problem(401, "INVALID_SIGNATURE");
+    assert_eq!(s.pgm.status_at("stripe", "st-1").await["status"], "PENDING");
+    no_notification(&s.receiver, "st-1").await;
+
+    // The buyer pays at Stripe; Stripe's genuine webhook says so.
+    let intent = s.mock.complete_session(&session).unwrap();
+    let event = s
+        .mock
+        .event_body("checkout.session.completed", &session)
+        .unwrap();
+    let signature = signature_header(WEBHOOK_SECRET, now_secs(), &event);
+    let answer = webhook(&s.pgm, &event, &signature).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json(), json!({"received": true}));
+    let status = s.pgm.status_at("stripe", "st-1").await;
+    assert_eq!(
+        (
+            status["status"].as_str(),
+            status["state"].as_str(),
+            status["capturedAmount"].as_str()
+        ),
+        (Some("ACCEPTED"), Some("CAPTURED"), Some("25.00"))
+    );
+    let n = one_notification(&s.receiver, "st-1", "payment.succeeded").await;
+    assert_eq!(n["providerName"], "stripe");
+    assert_eq!(n["paymentID"], session.as_str());
+    assert_eq!(n["isSuccessful"], true);
+    assert_eq!(n["amount"], "25.00");
+
+    // Stripe delivers at least once: the same event again changes nothing and notifies nothing.
+    let again = webhook(&s.pgm, &event, &signature).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    one_notification(&s.receiver, "st-1", "payment.succeeded").await;
+    assert_eq!(s.receiver.for_payment("st-1").len(), 1);
+    assert_eq!(s.mock.charges(), 1);
+    assert_eq!(s.mock.amount_received(&session), 2500);
+    assert!(s.mock.payment_intent_json(&intent).is_some());
+}
+
+#[tokio::test]
+async fn pay_refusals_a_400_naming_the_field_or_a_ko_from_stripe() {
+    let s = setup().await;
+    // Checkout needs somewhere to send the buyer back: refused before reaching Stripe.
+    let mut body = pay_body("st-no-redirect", "5.00");
+    body.as_object_mut().unwrap().remove("successRedirect");
+    let problem = pay_with(&s.pgm, &body)
+        .await
+        .problem(400, "VALIDATION_FAILED");
+    assert_eq!(problem["field"], "successRedirect");
+    let mut body = pay_body("st-no-cancel", "5.00");
+    body.as_object_mut().unwrap().remove("failureRedirect");
+    let problem = pay_with(&s.pgm, &body)
+        .await
+        .problem(400, "VALIDATION_FAILED");
+    assert_eq!(problem["field"], "failureRedirect");
+    let mut body = pay_body("st-capture", "5.00");
+    body["providerData"] = json!({"captureMethod": "later"});
+    let problem = pay_with(&s.pgm, &body)
+        .await
+        .problem(400, "VALIDATION_FAILED");
+    assert_eq!(problem["field"], "providerData.captureMethod");
+    assert_eq!(s.mock.sessions_created(), 0);
+    assert!(s.mock.requests().is_empty(), "Stripe was never asked");
+    // The corrected request is a new attempt under the same shopTransactionID.
+    open_session(&s, &pay_body("st-no-redirect", "5.00")).await;
+
+    // Stripe's own 4xx: Checkout takes at most 999,999.99. A definite no: KO.
+    let ko = pay_with(&s.pgm, &pay_body("st-too-large", "1000000.00")).await;
+    assert_eq!(ko.status, 200, "{}", ko.text);
+    assert_eq!(ko.json()["result"], "KO");
+    assert!(
+        ko.json()["resultDescription"]
+            .as_str()
+            .unwrap()
+            .contains("999,999.99"),
+        "{}",
+        ko.text
+    );
+    assert_eq!(
+        s.pgm.status_at("stripe", "st-too-large").await["status"],
+        "FAILED"
+    );
+    assert_eq!(s.mock.sessions_created(), 1);
+
+    // A key Stripe refuses (401) is a KO that names our variable, never the key.
+    let wrong = setup_with_key("sk_test_not_the_right_one_4242").await;
+    let ko = pay_with(&wrong.pgm, &pay_body("st-key", "5.00")).await;
+    assert_eq!(ko.json()["result"], "KO", "{}", ko.text);
+    assert!(ko.text.contains("STRIPE_PRIVATE_KEY"), "{}", ko.text);
+    assert!(
+        !ko.text.contains("sk_test_not_the_right_one"),
+        "{}",
+        ko.text
+    );
+}
+
+#[tokio::test]
+async fn an_abandoned_checkout_fails_on_check_and_notifies_once() {
+    let s = setup().await;
+    let session = open_session(&s, &pay_body("st-gone", "9.99")).await;
+    s.mock.expire_session(&session).unwrap();
+    let checked = s.pgm.check_at("stripe", "st-gone").await;
+    assert_eq!(checked["status"], "FAILED");
+    let n = one_notification(&s.receiver, "st-gone", "payment.failed").await;
+    assert_eq!(n["isSuccessful"], false);
+    // The expired event arriving afterwards changes nothing more.
+    let event = s
+        .mock
+        .event_body("checkout.session.expired", &session)
+        .unwrap();
+    let answer = webhook(
+        &s.pgm,
+        &event,
+        &signature_header(WEBHOOK_SECRET, now_secs(), &event),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.receiver.for_payment("st-gone").len(), 1);
+    assert_eq!(s.mock.charges(), 0);
+}
+
+#[tokio::test]
+async fn refunds_full_partial_and_several_never_beyond_what_was_paid() {
+    let s = setup().await;
+    // Full.
+    paid(&s, "st-full", "12.00").await;
+    let full = refund(
+        &s.pgm,
+        json!({"shopTransactionID": "st-full", "amount": "12.00"}),
+    )
+    .await;
+    assert_eq!(full.status, 200, "{}", full.text);
+    assert_eq!(
+        (
+            full.json()["result"].as_str(),
+            full.json()["remainingAmount"].as_str()
+        ),
+        (Some("OK"), Some("0.00"))
+    );
+    assert_eq!(s.mock.refunds().len(), 1);
+    assert_eq!(s.mock.refunds()[0].amount, 1200);
+    assert_eq!(s.mock.refunds()[0].currency, "eur");
+    one_notification(&s.receiver, "st-full", "refund.succeeded").await;
+    refund(
+        &s.pgm,
+        json!({"shopTransactionID": "st-full", "amount": "0.01"}),
+    )
+    .await
+    .problem(422, "AMOUNT_EXCEEDS_REMAINING");
+    assert_eq!(s.mock.refunds().len(), 1, "Stripe was not asked again");
+
+    // Several partial refunds, by either id; the over-refund never reaches Stripe.
+    let session = paid(&s, "st-parts", "30.00").await;
+    for (reference, amount, remaining) in [
+        (json!({"shopTransactionID": "st-parts"}), "10.00", "20.00"),
+        (json!({"paymentID": session}), "5.50", "14.50"),
+    ] {
+        let mut body = reference;
+        body["amount"] = json!(amount);
+        let answer = refund(&s.pgm, body).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.json()["result"], "OK");
+        assert_eq!(answer.json()["refundedAmount"], amount);
+        assert_eq!(answer.json()["remainingAmount"], remaining);
+    }
+    let refunds_before = s.mock.refunds().len();
+    let too_much = refund(
+        &s.pgm,
+        json!({"shopTransactionID": "st-parts", "amount": "14.51"}),
+    )
+    .await
+    .problem(422, "AMOUNT_EXCEEDS_REMAINING");
+    assert!(too_much["detail"].as_str().unwrap().contains("14.50"));
+    assert_eq!(s.mock.refunds().len(), refunds_before);
+    // Without an amount: what remains.
+    let rest = refund(&s.pgm, json!({"shopTransactionID": "st-parts"})).await;
+    assert_eq!(rest.json()["refundedAmount"], "14.50", "{}", rest.text);
+    let on_the_intent: i64 = s
+        .mock
+        .refunds()
+        .iter()
+        .filter(|r| Some(&r.payment_intent) == s.mock.payment_intent_of(&session).as_ref())
+        .map(|r| r.amount)
+        .sum();
+    assert_eq!(on_the_intent, 3000);
+    let status = s.pgm.status_at("stripe", "st-parts").await;
+    assert_eq!(status["refundedAmount"], "30.00");
+    notifications(&s.receiver, "st-parts", "refund.succeeded", 3).await;
+}
+
+#[tokio::test]
+async fn manual_capture_authorises_then_confirm_captures_at_most_the_authorised_amount() {
+    let s = setup().await;
+    let mut body = pay_body("st-auth", "30.00");
+    body["providerData"] = json!({"captureMethod": "manual"});
+    let session = open_session(&s, &body).await;
+    let created = &s.mock.requests()[0];
+    assert_eq!(
+        created
+            .param("payment_intent_data[capture_method]")
+            .as_deref(),
+        Some("manual")
+    );
+    s.mock.complete_session(&session).unwrap();
+    let checked = s.pgm.check_at("stripe", "st-auth").await;
+    assert_eq!(
+        (checked["status"].as_str(), checked["state"].as_str()),
+        (Some("ACCEPTED"), Some("AUTHORIZED"))
+    );
+    one_notification(&s.receiver, "st-auth", "payment.authorized").await;
+    // Nothing to refund before the capture.
+    refund(
+        &s.pgm,
+        json!({"shopTransactionID": "st-auth", "amount": "1.00"}),
+    )
+    .await
+    .problem(409, "INVALID_PAYMENT_STATE");
+
+    confirm(&s.pgm, "st-auth", "30.01")
+        .await
+        .problem(422, "AMOUNT_EXCEEDS_REMAINING");
+    assert_eq!(requests_to(&s.mock, "/capture"), 0, "Stripe was not asked");
+    let captured = confirm(&s.pgm, "st-auth", "20.00").await;
+    assert_eq!(captured.status, 200, "{}", captured.text);
+    assert_eq!(captured.json()["result"], "OK");
+    assert_eq!(captured.json()["capturedAmount"], "20.00");
+    assert_eq!(s.mock.amount_received(&session), 2000);
+    one_notification(&s.receiver, "st-auth", "payment.captured").await;
+    let status = s.pgm.status_at("stripe", "st-auth").await;
+    assert_eq!(
+        (status["state"].as_str(), status["capturedAmount"].as_str()),
+        (Some("CAPTURED"), Some("20.00"))
+    );
+    // Captured once: a second confirm is refused by the PGM, not sent.
+    confirm(&s.pgm, "st-auth", "1.00")
+        .await
+        .problem(409, "INVALID_PAYMENT_STATE");
+    assert_eq!(requests_to(&s.mock, "/capture"), 1);
+    // Refunds are bounded by what was captured, not by what was authorised.
+    refund(
+        &s.pgm,
+        json!({"shopTransactionID": "st-auth", "amount": "20.01"}),
+    )
+    .await
+    .problem(422, "AMOUNT_EXCEEDS_REMAINING");
+    let all = refund(&s.pgm, json!({"shopTransactionID": "st-auth"})).await;
+    assert_eq!(all.json()["refundedAmount"], "20.00", "{}", all.text);
+    assert_eq!(s.mock.refunds().len(), 1);
+}
+
+#[tokio::test]
+async fn session_void_releases_an_authorisation() {
+    let s = setup().await;
+    let mut body = pay_body("st-void", "8.00");
+    body["providerData"] = json!({"captureMethod": "manual"});
+    let session = open_session(&s, &body).await;
+    let intent = s.mock.complete_session(&session).unwrap();
+    assert_eq!(
+        s.pgm.check_at("stripe", "st-void").await["state"],
+        "AUTHORIZED"
+    );
+    let void = s
+        .pgm
+        .post("/stripe/session/void", &json!({"sessionToken": session}))
+        .await;
+    assert_eq!(void.status, 200, "{}", void.text);
+    assert_eq!(
+        (
+            void.json()["result"].as_str(),
+            void.json()["status"].as_str()
+        ),
+        (Some("OK"), Some("FAILED"))
+    );
+    assert_eq!(
+        s.mock.payment_intent_json(&intent).unwrap()["status"],
+        "canceled"
+    );
+    assert_eq!(
+        s.pgm.status_at("stripe", "st-void").await["state"],
+        "VOIDED"
+    );
+    one_notification(&s.receiver, "st-void", "payment.voided").await;
+    assert_eq!(s.mock.charges(), 0);
+}
+
+#[tokio::test]
+async fn routes_stripe_does_not_serve_answer_501() {
+    let s = setup().await;
+    let mut recurrent = pay_body("st-rec", "5.00");
+    recurrent["recurrenceDetails"] = json!({"isFirstInstallment": true});
+    s.pgm
+        .post("/stripe/stripe/pay/recurrent", &recurrent)
+        .await
+        .problem(501, "NOT_SUPPORTED_BY_PROVIDER");
+    s.pgm
+        .post(
+            "/stripe/session/open",
+            &json!({"shopTransactionID": "st-sess", "amount": "5.00"}),
+        )
+        .await
+        .problem(501, "NOT_SUPPORTED_BY_PROVIDER");
+    assert!(s.mock.requests().is_empty());
+}
+
+/// A pay the network lost: PENDING (never KO), the same request again is a replay that does
+/// not reach Stripe, and a check settles it with what Stripe knows.
+async fn lost_pay(fault: Fault, id: &str) -> Setup {
+    let s = setup().await;
+    s.mock.server.faults.push(fault);
+    let body = pay_body(id, "15.00");
+    let first = pay_with(&s.pgm, &body).await;
+    assert_eq!(first.status, 200, "{fault:?}: {}", first.text);
+    assert_eq!(
+        first.json()["result"],
+        "PENDING",
+        "{fault:?}: {}",
+        first.text
+    );
+    assert!(first.json()["paymentID"].is_null());
+    let requests = s.mock.requests().len();
+    let again = pay_with(&s.pgm, &body).await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json(), first.json());
+    assert_eq!(
+        s.mock.requests().len(),
+        requests,
+        "the replay never reached Stripe"
+    );
+    s
+}
+
+#[tokio::test]
+async fn a_5xx_reset_or_timeout_during_pay_is_pending_then_settled_by_check() {
+    for (fault, id) in [
+        (Fault::Unavailable, "st-503"),
+        (Fault::Reset, "st-reset"),
+        (Fault::Delay(Duration::from_millis(1500)), "st-slow"),
+    ] {
+        let s = lost_pay(fault, id).await;
+        if let Fault::Delay(d) = fault {
+            // Let the slow request finish at the mock, whatever it does, before asking.
+            tokio::time::sleep(d).await;
+        }
+        let created = s.mock.sessions_created();
+        assert!(created <= 1, "{fault:?}");
+        // Stripe cannot be asked by our reference (Checkout Sessions are not searchable by
+        // client_reference_id): with no session id the payment is settled as failed. Nothing
+        // was or can be charged: a session nobody got the URL of expires unpaid.
+        let checked = s.pgm.check_at("stripe", id).await;
+        assert_eq!(checked["status"], "FAILED", "{fault:?}");
+        assert_eq!(s.mock.charges(), 0);
+        one_notification(&s.receiver, id, "payment.failed").await;
+    }
+}
+
+#[tokio::test]
+async fn a_session_created_but_answer_lost_is_never_charged_and_settles_failed() {
+    let s = lost_pay(Fault::ResetAfterWork, "st-lost").await;
+    assert_eq!(s.mock.sessions_created(), 1, "Stripe did the work once");
+    let checked = s.pgm.check_at("stripe", "st-lost").await;
+    assert_eq!(checked["status"], "FAILED");
+    assert_eq!(s.mock.sessions_created(), 1);
+    assert_eq!(s.mock.charges(), 0);
+}
+
+#[tokio::test]
+async fn a_refund_retried_after_a_lost_answer_refunds_once() {
+    let s = setup().await;
+    paid(&s, "st-lost-refund", "20.00").await;
+    // A refund reads the session, then posts the refund: the post's answer is lost.
+    s.mock.server.faults.push(Fault::Delay(Duration::ZERO));
+    s.mock.server.faults.push(Fault::ResetAfterWork);
+    let send = || {
+        s.pgm.send(
+            s.pgm
+                .client
+                .post(format!("{}/stripe/stripe/refund", s.pgm.url))
+                .header("idempotency-key", "refund-st-lost-1")
+                .json(&json!({"shopTransactionID": "st-lost-refund", "amount": "5.00"})),
+        )
+    };
+    send().await.problem(502, "PROVIDER_UNAVAILABLE");
+    assert_eq!(
+        s.mock.refunds().len(),
+        1,
+        "Stripe refunded, the answer was lost"
+    );
+    let retried = send().await;
+    assert_eq!(retried.json()["result"], "OK", "{}", retried.text);
+    // Our refund id was Stripe's Idempotency-Key: the retry got the same refund back.
+    assert_eq!(s.mock.refunds().len(), 1);
+    assert_eq!(
+        s.pgm.status_at("stripe", "st-lost-refund").await["refundedAmount"],
+        "5.00"
+    );
+    one_notification(&s.receiver, "st-lost-refund", "refund.succeeded").await;
+}
