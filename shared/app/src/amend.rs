@@ -217,9 +217,10 @@ impl App {
                         result,
                         result_description: description.to_owned(),
                         refund_id: refund_id.to_owned(),
+                        // What this refund gave back: nothing when it failed.
                         refunded_amount: p
                             .amount
-                            .with_minor(refund.amount_minor)
+                            .with_minor(if ok { refund.amount_minor } else { 0 })
                             .map(|m| m.to_decimal_string())
                             .unwrap_or_default(),
                         remaining_amount: p.refundable().to_decimal_string(),
