@@ -1,19 +1,5 @@
-use pgm_core::{ConfigError, Env};
-
-fn init_tracing(env: &Env) -> Result<(), ConfigError> {
-    let level = env.get("LOG_LEVEL").unwrap_or("info");
-    let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|_| {
-        ConfigError::new(
-            "LOG_LEVEL",
-            format!("`{level}` is not a log level (error, warn, info, debug, trace)"),
-        )
-    })?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
-    Ok(())
-}
+use pgm_core::Env;
+use pgm_runtime::{init_tracing, LogFormat, StoreKind};
 
 fn fail(message: impl std::fmt::Display) -> ! {
     eprintln!("pgm-local: {message}");
@@ -23,15 +9,21 @@ fn fail(message: impl std::fmt::Display) -> ! {
 #[tokio::main]
 async fn main() {
     let env = Env::from_process();
-    init_tracing(&env).unwrap_or_else(|e| fail(e));
+    init_tracing(&env, LogFormat::Terminal).unwrap_or_else(|e| fail(e));
     let running = pgm_local::start(&env, None)
         .await
         .unwrap_or_else(|e| fail(e));
+    let data = match running.config.store {
+        StoreKind::Embedded => format!("data in {}", running.config.data_dir.display()),
+        StoreKind::DynamoDb => format!(
+            "DynamoDB table {}",
+            running.config.table_name.as_deref().unwrap_or_default()
+        ),
+    };
     println!(
-        "PGM listening on http://{} (public URL {}, data in {}, providers: {})",
+        "PGM listening on http://{} (public URL {}, {data}, providers: {})",
         running.addr,
         running.config.public_url,
-        running.config.data_dir.display(),
         running.providers.join(", ")
     );
     let _ = tokio::signal::ctrl_c().await;

@@ -1,5 +1,5 @@
-//! The HTTP face of the PGM: one axum [`Router`] that `pgm-local` serves and every Lambda
-//! hands to `lambda_http`. Handlers are thin: parse, call the use case, map the answer.
+//! The HTTP face of the PGM: the axum routers that `pgm-local` serves (every route) and that
+//! each Lambda hands to `lambda_http` (one operation group). Handlers are thin: parse, call the use case, map the answer.
 
 mod auth;
 mod extract;
@@ -77,31 +77,108 @@ fn handler(method: &str, path: &str) -> (Access, MethodRouter<App>) {
     }
 }
 
-/// The table's routes for one kind of caller (two entries on one path merge into one route).
-fn routes(access: Access) -> Router<App> {
-    route_table()
-        .iter()
-        .fold(Router::new(), |router, (method, path)| {
-            match handler(method, path) {
-                (kind, method_router) if kind == access => router.route(path, method_router),
-                _ => router,
-            }
-        })
+/// The routes one deployable serves: in AWS each group is one Lambda function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `POST /{provider}/{method}/pay` and `/pay/recurrent`.
+    Pay,
+    /// `POST /{provider}/{method}/confirm`.
+    Confirm,
+    /// `POST /{provider}/{method}/refund`.
+    Refund,
+    /// `GET|POST /{provider}/callback` and the providers' hosted pages (the sandbox's 3DS page
+    /// and books): what providers and buyers' browsers reach, without the merchant API key.
+    Callback,
+    /// `GET /{provider}/check`.
+    Check,
+    /// `GET /{provider}/status` and the OpenAPI document.
+    Status,
+    /// `POST /{provider}/session/open|confirm|void|refund|check`.
+    Session,
 }
 
-/// Every route of the API. Merchant routes sit behind the API key (when configured); the
-/// callback, the providers' hosted pages and the OpenAPI document do not.
-pub fn router(app: App, config: ApiConfig) -> Router {
-    let merchant = merchant_routes().route_layer(axum::middleware::from_fn_with_state(
-        config.api_key.clone(),
-        auth::require_api_key,
-    ));
-    let mut router = merchant
-        .merge(routes(Access::Public))
-        .with_state(app.clone());
-    for provider in app.providers.iter() {
-        if let Some(hosted) = provider.hosted_routes() {
-            router = router.merge(hosted);
+impl Operation {
+    pub const ALL: [Operation; 7] = [
+        Operation::Pay,
+        Operation::Confirm,
+        Operation::Refund,
+        Operation::Callback,
+        Operation::Check,
+        Operation::Status,
+        Operation::Session,
+    ];
+
+    /// The function's name (`functions/<name>`, binary `pgm-<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Pay => "pay",
+            Operation::Confirm => "confirm",
+            Operation::Refund => "refund",
+            Operation::Callback => "callback",
+            Operation::Check => "check",
+            Operation::Status => "status",
+            Operation::Session => "session",
+        }
+    }
+
+    /// The group a route belongs to (the Lambda function that serves it).
+    fn serves(self, path: &str) -> bool {
+        let group = match path {
+            "/{provider}/{method}/pay" | "/{provider}/{method}/pay/recurrent" => Operation::Pay,
+            "/{provider}/{method}/confirm" => Operation::Confirm,
+            "/{provider}/{method}/refund" => Operation::Refund,
+            "/{provider}/callback" => Operation::Callback,
+            "/{provider}/check" => Operation::Check,
+            "/{provider}/status" | "/documentation/openapi.json" => Operation::Status,
+            _ if path.starts_with("/{provider}/session/") => Operation::Session,
+            other => panic!("route {other} belongs to no operation group"),
+        };
+        group == self
+    }
+}
+
+/// The table's routes of `operation` for one kind of caller (two entries on one path merge
+/// into one route); `None` when there are none (axum refuses a layer on a router without
+/// routes).
+fn routes(access: Access, operation: Operation) -> Option<Router<App>> {
+    let mut any = false;
+    let router = route_table()
+        .iter()
+        .filter(|(_, path)| operation.serves(path))
+        .fold(Router::new(), |router, (method, path)| {
+            match handler(method, path) {
+                (kind, method_router) if kind == access => {
+                    any = true;
+                    router.route(path, method_router)
+                }
+                _ => router,
+            }
+        });
+    any.then_some(router)
+}
+
+/// The routes of the given operation groups, with the API key on merchant routes and
+/// problem+json answers for unknown routes and methods. The callback group also serves the
+/// providers' hosted pages (the sandbox's 3DS page and books).
+pub fn operations_router(app: App, config: ApiConfig, operations: &[Operation]) -> Router {
+    let mut router = Router::new();
+    for &operation in operations {
+        if let Some(merchant) = routes(Access::Merchant, operation) {
+            let merchant = merchant.route_layer(axum::middleware::from_fn_with_state(
+                config.api_key.clone(),
+                auth::require_api_key,
+            ));
+            router = router.merge(merchant.with_state(app.clone()));
+        }
+        if let Some(public) = routes(Access::Public, operation) {
+            router = router.merge(public.with_state(app.clone()));
+        }
+        if operation == Operation::Callback {
+            for provider in app.providers.iter() {
+                if let Some(hosted) = provider.hosted_routes() {
+                    router = router.merge(hosted);
+                }
+            }
         }
     }
     router
@@ -109,7 +186,13 @@ pub fn router(app: App, config: ApiConfig) -> Router {
         .method_not_allowed_fallback(reply::method_not_allowed)
 }
 
-/// Merchant routes, without state: also used by the per-operation Lambdas.
-pub fn merchant_routes() -> Router<App> {
-    routes(Access::Merchant)
+/// The router of one Lambda function: that operation group's routes only.
+pub fn operation_router(app: App, config: ApiConfig, operation: Operation) -> Router {
+    operations_router(app, config, &[operation])
+}
+
+/// Every route of the API (`pgm-local`). Merchant routes sit behind the API key (when
+/// configured); the callback, the providers' hosted pages and the OpenAPI document do not.
+pub fn router(app: App, config: ApiConfig) -> Router {
+    operations_router(app, config, &Operation::ALL)
 }

@@ -1,0 +1,37 @@
+//! `pgm-ops inspect <shopTransactionID> | redrive | reconcile`: see `pgm_runtime::ops`. Three
+//! commands with at most one argument need no argument-parsing crate.
+//!
+//! Prints the result as JSON on stdout; exits 2 on a usage or configuration error, 1 when the
+//! command fails.
+
+use pgm_core::Env;
+use pgm_runtime::ops::{execute, Command, OpsError};
+use pgm_runtime::{init_tracing, LogFormat, Pgm, Profile};
+
+fn fail(code: i32, message: impl std::fmt::Display) -> ! {
+    eprintln!("pgm-ops: {message}");
+    std::process::exit(code);
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = Command::parse(&args).unwrap_or_else(|e| fail(2, e));
+    let mut env = Env::from_process();
+    if env.get("LOG_LEVEL").is_none() {
+        // Keep stdout for the result and stderr for what went wrong.
+        env.set("LOG_LEVEL", "warn");
+    }
+    init_tracing(&env, LogFormat::Terminal).unwrap_or_else(|e| fail(2, e));
+    let pgm = Pgm::build(&env, Profile::Local)
+        .await
+        .unwrap_or_else(|e| fail(2, e));
+    match execute(&pgm, &command).await {
+        Ok(result) => println!(
+            "{}",
+            serde_json::to_string_pretty(&result).unwrap_or_default()
+        ),
+        Err(e @ (OpsError::Usage(_) | OpsError::Config(_))) => fail(2, e),
+        Err(e) => fail(1, e),
+    }
+}

@@ -1,0 +1,12 @@
+//! The `session` Lambda: POST /{provider}/session/open|confirm|void|refund|check, behind API Gateway (HTTP API, payload 2.0) or a Function URL.
+
+use pgm_core::Env;
+use pgm_runtime::{init_tracing, LogFormat, Operation, Pgm, Profile};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let env = Env::from_process();
+    init_tracing(&env, LogFormat::Lambda)?;
+    let pgm = Pgm::build(&env, Profile::Lambda).await?;
+    lambda_http::run(pgm.operation_router(Operation::Session)).await
+}

@@ -1,0 +1,689 @@
+//! Test support for the serverless deployables: moto for DynamoDB and SQS, the Lambda events
+//! in the shapes AWS documents, and Lambda's own parts played by the test (API Gateway and
+//! Function URLs turning HTTP into events, the SQS poller, the EventBridge schedule).
+//!
+//! HTTP events go through `lambda_http`'s own conversion: the event JSON is read as
+//! `lambda_http` reads what the Runtime API hands it, converted by the same adapter
+//! `lambda_http::run` wraps the router in, and the answer is the JSON API Gateway would get.
+
+#![allow(dead_code)]
+
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use base64::Engine;
+use lambda_http::request::LambdaRequest;
+use lambda_http::tower::ServiceExt;
+use lambda_http::{Adapter, Context, LambdaEvent};
+use pgm_core::Env;
+use pgm_runtime::{AwsClients, Operation, Pgm, Profile};
+use serde_json::{json, Map, Value};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+pub const CALLBACK_SECRET: &str = "whsec_merchant_lambda_tests";
+
+/// A name no other test (or earlier run against the same moto) uses.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One deployment's configuration: its own table and queue pair on the shared moto, the
+/// variables the SAM template gives every function, plus what the test adds.
+pub struct Stack {
+    pub env: Env,
+    pub moto: String,
+    pub table: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+}
+
+impl Stack {
+    pub async fn new(public_url: &str, extra: &[(&str, &str)]) -> Stack {
+        let moto = pgm_mocks::moto::endpoint().await;
+        let table = unique("pgm");
+        let queue = unique("pgm-notifications");
+        let queue_url = format!("{moto}/{ACCOUNT}/{queue}");
+        let dlq_url = format!("{moto}/{ACCOUNT}/{queue}-dlq");
+        let mut env = Env::from_pairs([
+            ("AWS_ENDPOINT_URL", moto.as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("PGM_TABLE_NAME", table.as_str()),
+            ("PGM_QUEUE_URL", queue_url.as_str()),
+            ("PGM_DLQ_URL", dlq_url.as_str()),
+            ("PGM_CREATE_RESOURCES", "1"),
+            ("PGM_PUBLIC_URL", public_url),
+            ("ENABLED_PROVIDERS", "sandbox"),
+            ("SANDBOX_WEBHOOK_SECRET", pgm_e2e::SANDBOX_SECRET),
+            ("PAYMENT_CALLBACK_SECRET", CALLBACK_SECRET),
+        ]);
+        for (k, v) in extra {
+            env.set(k, v);
+        }
+        Stack {
+            env,
+            moto,
+            table,
+            queue_url,
+            dlq_url,
+        }
+    }
+
+    /// The configuration with one more variable.
+    pub fn env_with(&self, pairs: &[(&str, &str)]) -> Env {
+        let mut env = self.env.clone();
+        for (k, v) in pairs {
+            env.set(k, v);
+        }
+        env
+    }
+
+    /// An HTTP function, built the way its `main` builds it.
+    pub async fn function(&self, operation: Operation) -> HttpFunction {
+        HttpFunction::build(&self.env, operation).await
+    }
+
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        AwsClients::load(&self.env).await.sqs
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP functions and their events
+
+/// A Lambda HTTP function: the router its `main` hands to `lambda_http::run`.
+#[derive(Clone)]
+pub struct HttpFunction {
+    pub router: axum::Router,
+}
+
+impl HttpFunction {
+    pub async fn build(env: &Env, operation: Operation) -> HttpFunction {
+        let pgm = Pgm::build(env, Profile::Lambda)
+            .await
+            .expect("the function starts");
+        HttpFunction {
+            router: pgm.operation_router(operation),
+        }
+    }
+
+    pub fn from_pgm(pgm: &Pgm, operation: Operation) -> HttpFunction {
+        HttpFunction {
+            router: pgm.operation_router(operation),
+        }
+    }
+
+    /// One invocation: the event JSON in, the response JSON API Gateway gets out.
+    pub async fn invoke(&self, event: &Value) -> LambdaAnswer {
+        invoke(&self.router, event).await
+    }
+}
+
+/// An HTTP request as the caller sent it.
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// Lower-case names, as API Gateway and Function URLs deliver them.
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    /// Send the body base64-encoded (`isBase64Encoded: true`), as AWS does for non-text bodies.
+    pub base64: bool,
+}
+
+impl HttpRequest {
+    pub fn get(path_and_query: &str) -> HttpRequest {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        HttpRequest {
+            method: "GET".into(),
+            path: path.into(),
+            query: query.into(),
+            headers: vec![("accept".into(), "*/*".into())],
+            body: None,
+            base64: false,
+        }
+    }
+
+    pub fn post_json(path: &str, body: &Value) -> HttpRequest {
+        HttpRequest {
+            method: "POST".into(),
+            path: path.into(),
+            query: String::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Some(serde_json::to_vec(body).expect("json")),
+            base64: false,
+        }
+    }
+
+    pub fn post_form(path: &str, form: &str) -> HttpRequest {
+        HttpRequest {
+            method: "POST".into(),
+            path: path.into(),
+            query: String::new(),
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body: Some(form.as_bytes().to_vec()),
+            base64: true,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> HttpRequest {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+
+    fn headers_json(&self, host: &str) -> Map<String, Value> {
+        let mut headers = Map::new();
+        let mut add = |name: &str, value: &str| {
+            // Repeated headers arrive as one, comma-separated.
+            match headers.get_mut(name) {
+                Some(Value::String(existing)) => {
+                    existing.push(',');
+                    existing.push_str(value);
+                }
+                _ => {
+                    headers.insert(name.to_owned(), Value::String(value.to_owned()));
+                }
+            }
+        };
+        add("host", host);
+        add("user-agent", "pgm-tests/1");
+        add("x-forwarded-proto", "https");
+        add("x-forwarded-port", "443");
+        add("x-forwarded-for", "203.0.113.7");
+        if let Some(body) = &self.body {
+            add("content-length", &body.len().to_string());
+        }
+        for (name, value) in &self.headers {
+            add(name, value);
+        }
+        headers
+    }
+
+    fn query_json(&self) -> Value {
+        if self.query.is_empty() {
+            return Value::Null;
+        }
+        let mut map = Map::new();
+        for (k, v) in form_urlencoded_pairs(&self.query) {
+            match map.get_mut(&k) {
+                Some(Value::String(existing)) => {
+                    existing.push(',');
+                    existing.push_str(&v);
+                }
+                _ => {
+                    map.insert(k, Value::String(v));
+                }
+            }
+        }
+        Value::Object(map)
+    }
+
+    fn body_json(&self) -> Value {
+        match &self.body {
+            None => Value::Null,
+            Some(bytes) if self.base64 => {
+                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+            }
+            Some(bytes) => Value::String(String::from_utf8(bytes.clone()).expect("text body")),
+        }
+    }
+
+    fn request_context(&self, api_id: &str, domain: &str, route_key: &str) -> Value {
+        let now = pgm_core::clock::now_ms();
+        json!({
+            "accountId": ACCOUNT,
+            "apiId": api_id,
+            "domainName": domain,
+            "domainPrefix": api_id,
+            "http": {
+                "method": self.method,
+                "path": self.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "pgm-tests/1"
+            },
+            "requestId": unique("req"),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "21/Nov/2026:19:03:58 +0000",
+            "timeEpoch": now
+        })
+    }
+}
+
+fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default()
+}
+
+/// An API Gateway HTTP API event (payload format 2.0) for a route such as
+/// `POST /{provider}/{method}/pay`, with its path parameters.
+pub fn http_api_event(route_key: &str, path_parameters: Value, request: &HttpRequest) -> Value {
+    let api_id = "a1b2c3d4e5";
+    let domain = format!("{api_id}.execute-api.{REGION}.amazonaws.com");
+    json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": request.path,
+        "rawQueryString": request.query,
+        "headers": request.headers_json(&domain),
+        "queryStringParameters": request.query_json(),
+        "requestContext": request.request_context(api_id, &domain, route_key),
+        "pathParameters": path_parameters,
+        "body": request.body_json(),
+        "isBase64Encoded": request.base64,
+        "stageVariables": null
+    })
+}
+
+/// A Lambda Function URL event: payload format 2.0 with `$default` route and stage, no path
+/// parameters, `accountId` "anonymous" for an unauthenticated (auth type NONE) URL.
+pub fn function_url_event(request: &HttpRequest, host: &str) -> Value {
+    let url_id = host.split('.').next().unwrap_or(host);
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": request.path,
+        "rawQueryString": request.query,
+        "headers": request.headers_json(host),
+        "requestContext": request.request_context(url_id, host, "$default"),
+        "body": request.body_json(),
+        "pathParameters": null,
+        "isBase64Encoded": request.base64,
+        "stageVariables": null
+    });
+    event["requestContext"]["accountId"] = json!("anonymous");
+    event["requestContext"]["authentication"] = Value::Null;
+    if !request.query.is_empty() {
+        event["queryStringParameters"] = request.query_json();
+    }
+    event
+}
+
+/// What the function answered, as API Gateway / the Function URL receives it.
+#[derive(Debug, Clone)]
+pub struct LambdaAnswer {
+    pub raw: Value,
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl LambdaAnswer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.raw["headers"][name].as_str()
+    }
+}
+
+/// Runs one event through `lambda_http`'s adapter around `router`, as `lambda_http::run` does.
+pub async fn invoke(router: &axum::Router, event: &Value) -> LambdaAnswer {
+    let request: LambdaRequest =
+        serde_json::from_value(event.clone()).expect("lambda_http reads the event");
+    let response = Adapter::from(router.clone())
+        .oneshot(LambdaEvent::new(request, Context::default()))
+        .await
+        .expect("the router never fails");
+    let raw = serde_json::to_value(&response).expect("the response serializes");
+    let status = raw["statusCode"].as_u64().expect("statusCode") as u16;
+    let body = match raw["body"].as_str() {
+        None => Vec::new(),
+        Some(text) if raw["isBase64Encoded"] == json!(true) => {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .expect("base64 body")
+        }
+        Some(text) => text.as_bytes().to_vec(),
+    };
+    LambdaAnswer { raw, status, body }
+}
+
+// ---------------------------------------------------------------------------------------------
+// a Function URL in front of a function (what providers and browsers reach)
+
+/// A Function URL on loopback: every HTTP request becomes a Function URL event for the
+/// function's router and the answer goes back as HTTP. Set `PGM_PUBLIC_URL` to its URL so
+/// that the sandbox's callbacks reach the callback function as they would in AWS.
+pub struct FunctionUrl {
+    pub url: String,
+    listener: Option<tokio::net::TcpListener>,
+    /// `METHOD path` and status of every request served.
+    pub served: Arc<Mutex<Vec<(String, u16)>>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Clone)]
+struct FrontState {
+    router: axum::Router,
+    host: String,
+    served: Arc<Mutex<Vec<(String, u16)>>>,
+}
+
+impl Drop for FunctionUrl {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+impl FunctionUrl {
+    /// Reserves the address (the function is built with it as its public URL).
+    pub async fn bind() -> FunctionUrl {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        FunctionUrl {
+            url,
+            listener: Some(listener),
+            served: Arc::default(),
+            task: None,
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    pub fn serve(&mut self, function: &HttpFunction) {
+        let listener = self.listener.take().expect("served once");
+        let state = FrontState {
+            router: function.router.clone(),
+            host: self.host().to_owned(),
+            served: self.served.clone(),
+        };
+        let front = axum::Router::new().fallback(forward).with_state(state);
+        self.task = Some(tokio::spawn(async move {
+            let _ = axum::serve(listener, front).await;
+        }));
+    }
+
+    pub fn served(&self) -> Vec<(String, u16)> {
+        self.served.lock().unwrap().clone()
+    }
+}
+
+async fn forward(
+    State(state): State<FrontState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let text_body = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/"));
+    let request = HttpRequest {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: uri.query().unwrap_or_default().to_owned(),
+        headers: headers
+            .iter()
+            .filter(|(name, _)| !matches!(name.as_str(), "host" | "content-length"))
+            .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+            .collect(),
+        body: (!body.is_empty()).then(|| body.to_vec()),
+        base64: !body.is_empty() && !text_body,
+    };
+    let event = function_url_event(&request, &state.host);
+    // The documented conversion (the adapter `lambda_http::run` uses holds a future that is
+    // not Send, so it cannot run inside this spawned server); the router's answer goes back
+    // as it is.
+    let converted =
+        lambda_http::request::from_str(&event.to_string()).expect("lambda_http reads the event");
+    let response = state
+        .router
+        .clone()
+        .oneshot(converted)
+        .await
+        .expect("the router never fails");
+    state.served.lock().unwrap().push((
+        format!("{method} {}", uri.path()),
+        response.status().as_u16(),
+    ));
+    response
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQS: Lambda's poller, played by the test
+
+/// Receives what Lambda's poller would hand the notifier: up to ten visible messages with
+/// their system and message attributes. Short polls (a shared single-threaded moto is never
+/// blocked) until one arrives or `within` passes.
+pub async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, within: Duration) -> Vec<Message> {
+    let deadline = Instant::now() + within;
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        let messages = received.messages.unwrap_or_default();
+        if !messages.is_empty() || Instant::now() >= deadline {
+            return messages;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// The SQS event Lambda invokes the notifier with, in the documented shape.
+pub fn sqs_event(messages: &[Message], queue_url: &str) -> Value {
+    let queue_name = queue_url.rsplit('/').next().unwrap_or_default();
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let attributes: Map<String, Value> = m
+                .attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), Value::String(v.clone())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let message_attributes: Map<String, Value> = m
+                .message_attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| {
+                            (
+                                k.clone(),
+                                json!({
+                                    "stringValue": v.string_value(),
+                                    "stringListValues": [],
+                                    "binaryListValues": [],
+                                    "dataType": v.data_type(),
+                                }),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": attributes,
+                "messageAttributes": message_attributes,
+                "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}"),
+                "awsRegion": REGION
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+/// Invokes the notifier's handler with `event` and returns its answer as JSON.
+pub async fn invoke_notifier(notifier: &pgm_runtime::Notifier, event: &Value) -> Value {
+    let payload = serde_json::from_value(event.clone()).expect("an SQS event");
+    let answer =
+        pgm_runtime::lambda::notify(notifier, LambdaEvent::new(payload, Context::default()))
+            .await
+            .expect("the notifier never fails an invocation");
+    serde_json::to_value(answer).expect("serializes")
+}
+
+/// What Lambda does with the notifier's answer: deletes every message not reported failed.
+/// Returns the ids reported failed.
+pub async fn finish(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    messages: &[Message],
+    answer: &Value,
+) -> Vec<String> {
+    let failed: Vec<String> = answer["batchItemFailures"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["itemIdentifier"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    for m in messages {
+        if !failed.iter().any(|id| Some(id.as_str()) == m.message_id()) {
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
+    }
+    failed
+}
+
+/// Messages in a queue, visible and in flight.
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("GetQueueAttributes")
+        .attributes
+        .unwrap_or_default();
+    attributes
+        .values()
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum()
+}
+
+// ---------------------------------------------------------------------------------------------
+// EventBridge
+
+/// The event an EventBridge schedule rule invokes the reconciler with.
+pub fn scheduled_event() -> Value {
+    json!({
+        "version": "0",
+        "id": unique("evt"),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": "2026-11-21T19:05:00Z",
+        "region": REGION,
+        "resources": [format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/pgm-reconciler")],
+        "detail": {}
+    })
+}
+
+/// Invokes the reconciler's handler with `event` and returns its answer as JSON.
+pub async fn invoke_reconciler(reconciler: &pgm_runtime::Reconciler, event: &Value) -> Value {
+    let payload = serde_json::from_value(event.clone()).expect("a scheduled event");
+    let answer =
+        pgm_runtime::lambda::reconcile(reconciler, LambdaEvent::new(payload, Context::default()))
+            .await
+            .expect("the pass succeeds");
+    serde_json::to_value(answer).expect("serializes")
+}
+
+// ---------------------------------------------------------------------------------------------
+// the merchant's API calls as events
+
+/// `POST /sandbox/credit-cards/pay` through API Gateway.
+pub async fn pay(function: &HttpFunction, id: &str, amount: &str, token: &str) -> LambdaAnswer {
+    let request = HttpRequest::post_json(
+        "/sandbox/credit-cards/pay",
+        &json!({"amount": amount, "shopTransactionID": id, "creditCardToken": token}),
+    );
+    function
+        .invoke(&http_api_event(
+            "POST /{provider}/{method}/pay",
+            json!({"provider": "sandbox", "method": "credit-cards"}),
+            &request,
+        ))
+        .await
+}
+
+/// `GET /sandbox/status?shopTransactionId=…` through API Gateway.
+pub async fn status(function: &HttpFunction, id: &str) -> LambdaAnswer {
+    let request = HttpRequest::get(&format!("/sandbox/status?shopTransactionId={id}"));
+    function
+        .invoke(&http_api_event(
+            "GET /{provider}/status",
+            json!({"provider": "sandbox"}),
+            &request,
+        ))
+        .await
+}
+
+/// The buyer presses Approve on the sandbox's hosted 3DS page (served by the callback
+/// function behind its Function URL); the sandbox then calls the callback back itself.
+pub async fn approve_3ds(callback: &FunctionUrl, redirect_url: &str) -> u16 {
+    let path = redirect_url
+        .strip_prefix(&callback.url)
+        .unwrap_or_else(|| panic!("{redirect_url} is not on the callback function's URL"));
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", callback.url))
+        .form(&[("decision", "approve")])
+        .send()
+        .await
+        .expect("the Function URL answers");
+    response.status().as_u16()
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    pgm_e2e::eventually(timeout, check).await
+}

@@ -1,0 +1,72 @@
+//! `pgm-local` on the AWS backend (`PGM_STORE=dynamodb`, `PGM_QUEUE=sqs`, against moto): the
+//! same notifier and reconciler code the Lambdas run, in-process. The notifier polls the queue
+//! and feeds each batch to the batch handler.
+
+mod aws;
+
+use aws::Stack;
+use pgm_e2e::{eventually, Receiver, TestServer};
+use std::time::Duration;
+
+#[tokio::test]
+async fn pgm_local_on_dynamodb_and_sqs_notifies_through_the_queue() {
+    let receiver = Receiver::start().await;
+    // The stack's variables (table, queues, AWS endpoint); TestServer sets the public URL.
+    let stack = Stack::new("http://placeholder.invalid", &[]).await;
+    let mut extra: Vec<(String, String)> = [
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "PGM_TABLE_NAME",
+        "PGM_QUEUE_URL",
+        "PGM_DLQ_URL",
+    ]
+    .iter()
+    .map(|var| (var.to_string(), stack.env.get(var).expect("set").to_owned()))
+    .collect();
+    extra.extend([
+        ("PGM_STORE".into(), "dynamodb".into()),
+        ("PGM_QUEUE".into(), "sqs".into()),
+        ("PGM_CREATE_RESOURCES".into(), "1".into()),
+        // Short polls: the test's moto serves one request at a time.
+        ("PGM_SQS_WAIT_SECONDS".into(), "0".into()),
+        ("PAYMENT_CALLBACK_URL".into(), receiver.url.clone()),
+    ]);
+    let extra: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let pgm = TestServer::start(&extra).await;
+
+    let paid = pgm.pay("local-aws-1", "7.00", "tok_3ds").await.json();
+    let redirect = paid["redirectToUrl"].as_str().expect("redirect").to_owned();
+    let approved = pgm
+        .client
+        .post(redirect)
+        .form(&[("decision", "approve")])
+        .send()
+        .await
+        .expect("the 3DS page answers");
+    assert_eq!(approved.status(), 200);
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            receiver.for_payment("local-aws-1").len() == 1
+        })
+        .await,
+        "the in-process notifier delivers from the queue"
+    );
+    assert_eq!(
+        receiver.for_payment("local-aws-1")[0].body["status"],
+        "ACCEPTED"
+    );
+    assert_eq!(pgm.status_of("local-aws-1").await["status"], "ACCEPTED");
+    let sqs = stack.sqs().await;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            aws::queue_depth(&sqs, &stack.queue_url).await == 0
+        })
+        .await,
+        "the delivered message is deleted from the queue"
+    );
+}
