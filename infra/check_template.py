@@ -103,7 +103,8 @@ def check_functions(template: dict) -> None:
         expect(metadata.get("BuildMethod"), "rust-cargolambda", f"{logical_id} Metadata.BuildMethod")
         binary = metadata.get("BuildProperties", {}).get("Binary")
         binaries[binary] = logical_id
-        code_uri = function["Properties"].get("CodeUri", globals_.get("CodeUri"))
+        # Per function: `sam package` keeps a Globals CodeUri beside the built ones.
+        code_uri = function["Properties"].get("CodeUri")
         if not isinstance(code_uri, str) or not (TEMPLATE.parent / code_uri / "Cargo.toml").is_file():
             problem(f"{logical_id} CodeUri {code_uri!r} is not the workspace root")
         elif (TEMPLATE.parent / code_uri).resolve() != ROOT:
@@ -233,7 +234,6 @@ def translated(template: dict, parameters: dict) -> dict | None:
         if resource["Type"] == "AWS::Serverless::Function":
             # `sam package` puts an S3 location here; the transform accepts nothing else.
             resource["Properties"]["CodeUri"] = "s3://pgm-check/function.zip"
-    source["Globals"]["Function"].pop("CodeUri", None)
     try:
         return transform(source, {"AWS::Region": "eu-west-1", "AWS::Partition": "aws", **parameters},
                          _NoManagedPolicies())
