@@ -97,12 +97,12 @@ def check_functions(template: dict) -> None:
     resources = template["Resources"]
     globals_ = template.get("Globals", {}).get("Function", {})
     functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
-    binaries = {}
+    binaries = []
     for logical_id, function in functions.items():
         metadata = function.get("Metadata", {})
         expect(metadata.get("BuildMethod"), "rust-cargolambda", f"{logical_id} Metadata.BuildMethod")
         binary = metadata.get("BuildProperties", {}).get("Binary")
-        binaries[binary] = logical_id
+        binaries.append(binary)
         # Per function: `sam package` keeps a Globals CodeUri beside the built ones.
         code_uri = function["Properties"].get("CodeUri")
         if not isinstance(code_uri, str) or not (TEMPLATE.parent / code_uri / "Cargo.toml").is_file():
@@ -112,9 +112,12 @@ def check_functions(template: dict) -> None:
     for key, wanted in {"Runtime": "provided.al2023", "Architectures": ["arm64"], "Handler": "bootstrap"}.items():
         expect(globals_.get(key), wanted, f"Globals.Function.{key}")
     wanted = {f"pgm-{name}" for name in FUNCTIONS}
-    expect(sorted(b for b in binaries if b), sorted(wanted), "binaries the template deploys")
+    expect(sorted(binaries, key=str), sorted(wanted), "binaries the template deploys")
 
     bins, dirs = workspace_binaries()
+    for manifest in sorted((ROOT / "functions").glob("*/Cargo.toml")):
+        if manifest.parent not in dirs.values() and manifest.parent.name != "local":
+            problem(f"{manifest.parent.relative_to(ROOT)} is not a workspace member")
     if not bins:
         print("check_template: no function crate under functions/ yet; checked the template alone")
         return
