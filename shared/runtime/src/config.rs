@@ -219,12 +219,10 @@ impl Config {
             }
             Profile::Lambda => {
                 check_sandbox_secret(env)?;
-                env.url("PGM_PUBLIC_URL")?.ok_or_else(|| {
-                    ConfigError::new(
-                        "PGM_PUBLIC_URL",
-                        "is required on Lambda: the callback function's URL, which providers and buyers reach",
-                    )
-                })?
+                // The template gives every function the callback Function URL, except the
+                // callback function itself (CloudFormation cannot pass a function its own URL):
+                // there the sandbox's page falls back to the host it was served from.
+                env.url("PGM_PUBLIC_URL")?.unwrap_or_default()
             }
         };
         let sqs_wait_secs: u32 = env.parse_or("PGM_SQS_WAIT_SECONDS", 20)?;
@@ -316,12 +314,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_missing_or_malformed_variable() {
-        for var in [
-            "PGM_TABLE_NAME",
-            "PGM_QUEUE_URL",
-            "PGM_PUBLIC_URL",
-            "SANDBOX_WEBHOOK_SECRET",
-        ] {
+        for var in ["PGM_TABLE_NAME", "PGM_QUEUE_URL", "SANDBOX_WEBHOOK_SECRET"] {
             let mut env = lambda_env(&[]);
             env.set(var, "");
             assert_eq!(error_var(&env, Profile::Lambda), var);

@@ -114,6 +114,7 @@ struct Decision {
 async fn decide(
     State(core): State<Arc<SandboxCore>>,
     Path(charge_id): Path<String>,
+    headers: axum::http::HeaderMap,
     Form(form): Form<Decision>,
 ) -> Response {
     let approve = match form.decision.as_str() {
@@ -159,7 +160,7 @@ async fn decide(
             Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
         };
     }
-    send_callback(&core, &charge, to).await;
+    send_callback(&core, &pgm_base_url(&core, &headers), &charge, to).await;
     let target = if approve {
         &charge.success_redirect
     } else {
@@ -184,7 +185,20 @@ async fn decide(
 
 /// Tells the PGM, the way a PSP does: a signed POST to its callback URL. A failed callback is
 /// logged, not retried: the PGM's `/check` and reconciler exist for exactly that case.
-async fn send_callback(core: &SandboxCore, charge: &Charge, status: ChargeStatus) {
+/// Where the PGM is: `PGM_PUBLIC_URL`, or, when it is not set (the callback Lambda cannot be
+/// given its own Function URL by CloudFormation), the host this page was served from.
+fn pgm_base_url(core: &SandboxCore, headers: &axum::http::HeaderMap) -> String {
+    if !core.public_url.is_empty() {
+        return core.public_url.clone();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("https://{host}")
+}
+
+async fn send_callback(core: &SandboxCore, base_url: &str, charge: &Charge, status: ChargeStatus) {
     let body = CallbackBody {
         charge_id: charge.id.clone(),
         reference: charge.reference.clone(),
@@ -193,7 +207,7 @@ async fn send_callback(core: &SandboxCore, charge: &Charge, status: ChargeStatus
     let body = serde_json::to_vec(&body).expect("serializes");
     let signature =
         callback_signature_header(core.config.webhook_secret.expose(), now_ms() / 1000, &body);
-    let url = format!("{}/sandbox/callback", core.public_url);
+    let url = format!("{base_url}/sandbox/callback");
     let result = core
         .http
         .post(&url)
