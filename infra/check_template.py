@@ -77,16 +77,20 @@ def rust_const(path: Path, name: str) -> int:
     return value
 
 
+# Crates under functions/ that are tools, not Lambda functions.
+NOT_LAMBDAS = {"pgm-local", "pgm-ops"}
+
+
 def workspace_binaries() -> tuple[dict[str, set[str]], dict[str, Path]]:
-    """Workspace packages named pgm-* under functions/ (pgm-local aside): their binaries and
-    directories."""
+    """Workspace packages named pgm-* under functions/ (the tools that are not Lambdas aside:
+    pgm-local and pgm-ops): their binaries and directories."""
     metadata = json.loads(subprocess.run(
         ["cargo", "metadata", "--no-deps", "--format-version", "1"],
         cwd=ROOT, check=True, capture_output=True, text=True).stdout)
     bins, dirs = {}, {}
     for package in metadata["packages"]:
         manifest = Path(package["manifest_path"]).resolve()
-        if manifest.parent.parent != ROOT / "functions" or package["name"] == "pgm-local":
+        if manifest.parent.parent != ROOT / "functions" or package["name"] in NOT_LAMBDAS:
             continue
         bins[package["name"]] = {t["name"] for t in package["targets"] if "bin" in t["kind"]}
         dirs[package["name"]] = manifest.parent
@@ -116,7 +120,7 @@ def check_functions(template: dict) -> None:
 
     bins, dirs = workspace_binaries()
     for manifest in sorted((ROOT / "functions").glob("*/Cargo.toml")):
-        if manifest.parent not in dirs.values() and manifest.parent.name != "local":
+        if manifest.parent not in dirs.values() and f"pgm-{manifest.parent.name}" not in NOT_LAMBDAS:
             problem(f"{manifest.parent.relative_to(ROOT)} is not a workspace member")
     if not bins:
         print("check_template: no function crate under functions/ yet; checked the template alone")
