@@ -6,6 +6,7 @@ use crate::MAX_BODY_BYTES;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{post, MethodRouter};
 use axum::Json;
 use pgm_app::{App, Route};
 use pgm_core::event::fingerprint;
@@ -169,40 +170,16 @@ async fn session_route(
     Ok(ReplyResponse(reply))
 }
 
-pub async fn session_confirm(
-    State(app): State<App>,
-    Segments(s): Segments,
-    headers: HeaderMap,
-    body: JsonBody<SessionRequest>,
-) -> Answer {
-    session_route(&app, "session/confirm", &s, &headers, body).await
-}
-
-pub async fn session_void(
-    State(app): State<App>,
-    Segments(s): Segments,
-    headers: HeaderMap,
-    body: JsonBody<SessionRequest>,
-) -> Answer {
-    session_route(&app, "session/void", &s, &headers, body).await
-}
-
-pub async fn session_refund(
-    State(app): State<App>,
-    Segments(s): Segments,
-    headers: HeaderMap,
-    body: JsonBody<SessionRequest>,
-) -> Answer {
-    session_route(&app, "session/refund", &s, &headers, body).await
-}
-
-pub async fn session_check(
-    State(app): State<App>,
-    Segments(s): Segments,
-    headers: HeaderMap,
-    body: JsonBody<SessionRequest>,
-) -> Answer {
-    session_route(&app, "session/check", &s, &headers, body).await
+/// The handler of `POST /{provider}/session/<operation>` (confirm, void, refund, check).
+pub fn session_action(operation: &'static str) -> MethodRouter<App> {
+    post(
+        move |State(app): State<App>,
+              Segments(s): Segments,
+              headers: HeaderMap,
+              body: JsonBody<SessionRequest>| async move {
+            session_route(&app, operation, &s, &headers, body).await
+        },
+    )
 }
 
 /// Webhooks keep their raw bytes: signatures are computed over them.

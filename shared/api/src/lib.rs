@@ -66,10 +66,18 @@ fn handler(method: &str, path: &str) -> (Access, MethodRouter<App>) {
         ("GET", "/{provider}/check") => (Merchant, get(handlers::check)),
         ("GET", "/{provider}/status") => (Merchant, get(handlers::status)),
         ("POST", "/{provider}/session/open") => (Merchant, post(handlers::session_open)),
-        ("POST", "/{provider}/session/confirm") => (Merchant, post(handlers::session_confirm)),
-        ("POST", "/{provider}/session/void") => (Merchant, post(handlers::session_void)),
-        ("POST", "/{provider}/session/refund") => (Merchant, post(handlers::session_refund)),
-        ("POST", "/{provider}/session/check") => (Merchant, post(handlers::session_check)),
+        ("POST", "/{provider}/session/confirm") => {
+            (Merchant, handlers::session_action("session/confirm"))
+        }
+        ("POST", "/{provider}/session/void") => {
+            (Merchant, handlers::session_action("session/void"))
+        }
+        ("POST", "/{provider}/session/refund") => {
+            (Merchant, handlers::session_action("session/refund"))
+        }
+        ("POST", "/{provider}/session/check") => {
+            (Merchant, handlers::session_action("session/check"))
+        }
         ("GET", "/{provider}/callback") => (Public, get(handlers::callback)),
         ("POST", "/{provider}/callback") => (Public, post(handlers::callback)),
         ("GET", "/documentation/openapi.json") => (Public, get(openapi::serve)),

@@ -69,7 +69,7 @@ impl App {
                     }),
                     Route::Session => session_reply(result, &description, p),
                 };
-                let (payment, change) = self
+                let (_, change) = self
                     .update(payment, |p, now| {
                         let captured_now = succeeded && p.state == PaymentState::Authorized;
                         if captured_now {
@@ -93,7 +93,6 @@ impl App {
                         Ok(Some(change))
                     })
                     .await?;
-                drop(payment);
                 Ok(change.expect("confirm always writes"))
             },
         )

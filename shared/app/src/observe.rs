@@ -108,16 +108,13 @@ impl App {
             .callback(&request)
             .await
             .map_err(|e| AppError::from_provider(provider.name(), e))?;
-        let CallbackOutcome::Payment {
-            subject,
-            verified,
-            ack,
-        } = outcome
-        else {
-            let CallbackOutcome::Ignored { ack } = outcome else {
-                unreachable!()
-            };
-            return Ok(ack);
+        let (subject, verified, ack) = match outcome {
+            CallbackOutcome::Payment {
+                subject,
+                verified,
+                ack,
+            } => (subject, verified, ack),
+            CallbackOutcome::Ignored { ack } => return Ok(ack),
         };
         let reference = match subject {
             CallbackSubject::ShopTransactionId(id) => PaymentRef::ShopTransactionId(id),

@@ -107,13 +107,28 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.blocking(f, unavailable).await
+    }
+
+    /// Runs `f` with the connection on tokio's blocking pool; `join_failed` maps a task that
+    /// could not finish into the caller's error type.
+    async fn blocking<T, E, F>(
+        &self,
+        f: F,
+        join_failed: fn(tokio::task::JoinError) -> E,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             f(&mut guard)
         })
         .await
-        .map_err(unavailable)?
+        .map_err(join_failed)?
     }
 }
 
@@ -484,13 +499,7 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, LedgerError> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(ledger_error)?
+        self.blocking(f, ledger_error).await
     }
 }
 
