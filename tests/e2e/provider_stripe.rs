@@ -26,17 +26,22 @@ async fn setup() -> Setup {
 
 /// A PGM serving only Stripe, pointed at the mock, configured with `secret_key`.
 async fn setup_with_key(secret_key: &str) -> Setup {
+    setup_with(secret_key, &[]).await
+}
+
+async fn setup_with(secret_key: &str, extra: &[(&str, &str)]) -> Setup {
     let mock = StripeMock::start().await;
     let receiver = Receiver::start().await;
-    let pgm = TestServer::start(&[
+    let mut settings = vec![
         ("ENABLED_PROVIDERS", "stripe"),
         ("STRIPE_BASE_URL", mock.url()),
         ("STRIPE_PRIVATE_KEY", secret_key),
         ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
         ("STRIPE_TIMEOUT_MS", TIMEOUT_MS),
         ("PAYMENT_CALLBACK_URL", &receiver.url),
-    ])
-    .await;
+    ];
+    settings.extend_from_slice(extra);
+    let pgm = TestServer::start(&settings).await;
     Setup {
         mock,
         receiver,
@@ -559,4 +564,112 @@ async fn a_refund_retried_after_a_lost_answer_refunds_once() {
         "5.00"
     );
     one_notification(&s.receiver, "st-lost-refund", "refund.succeeded").await;
+}
+
+/// A PGM whose requests count as over after one second, so that a refund left reserved by a
+/// lost answer may be settled at once (by default after the 60 s pay lock).
+async fn setup_with_short_lock(extra: &[(&str, &str)]) -> Setup {
+    let mut settings = vec![("PGM_PAY_LOCK_SECONDS", "1")];
+    settings.extend_from_slice(extra);
+    setup_with(TEST_SECRET_KEY, &settings).await
+}
+
+/// Waits until a request made now is over for the PGM (the pay lock of `setup_with_short_lock`).
+async fn let_the_request_be_over() {
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+}
+
+#[tokio::test]
+async fn a_refund_whose_answer_was_lost_is_settled_by_check_from_stripes_books() {
+    let s = setup_with_short_lock(&[]).await;
+    paid(&s, "st-check-refund", "20.00").await;
+    // The refund reads the session, then posts the refund: Stripe refunds, the answer is lost.
+    s.mock.server.faults.push(Fault::Delay(Duration::ZERO));
+    s.mock.server.faults.push(Fault::ResetAfterWork);
+    refund(
+        &s.pgm,
+        json!({"shopTransactionID": "st-check-refund", "amount": "5.00"}),
+    )
+    .await
+    .problem(502, "PROVIDER_UNAVAILABLE");
+    assert_eq!(s.mock.refunds().len(), 1);
+    // Reserved, not yet refunded: nothing beyond 15.00 may be refunded meanwhile.
+    assert_eq!(
+        s.pgm.status_at("stripe", "st-check-refund").await["refundedAmount"],
+        "0.00"
+    );
+    refund(
+        &s.pgm,
+        json!({"shopTransactionID": "st-check-refund", "amount": "15.01"}),
+    )
+    .await
+    .problem(422, "AMOUNT_EXCEEDS_REMAINING");
+
+    let_the_request_be_over().await;
+    let checked = s.pgm.check_at("stripe", "st-check-refund").await;
+    assert_eq!(checked["refundedAmount"], "5.00", "{checked}");
+    one_notification(&s.receiver, "st-check-refund", "refund.succeeded").await;
+    // A second check finds nothing new.
+    s.pgm.check_at("stripe", "st-check-refund").await;
+    one_notification(&s.receiver, "st-check-refund", "refund.succeeded").await;
+    let rest = refund(&s.pgm, json!({"shopTransactionID": "st-check-refund"})).await;
+    assert_eq!(rest.json()["refundedAmount"], "15.00", "{}", rest.text);
+    let refunded: i64 = s.mock.refunds().iter().map(|r| r.amount).sum();
+    assert_eq!(refunded, 2000, "Stripe's books: all of it, once");
+}
+
+#[tokio::test]
+async fn a_refund_that_never_reached_stripe_is_released_by_the_reconciler() {
+    let s = setup_with_short_lock(&[
+        ("PGM_STALE_AFTER_SECONDS", "1"),
+        ("PGM_RECONCILE_INTERVAL_SECONDS", "1"),
+    ])
+    .await;
+    paid(&s, "st-lost-request", "20.00").await;
+    s.mock.server.faults.push(Fault::Delay(Duration::ZERO));
+    s.mock.server.faults.push(Fault::Reset);
+    let first = s
+        .pgm
+        .send(
+            s.pgm
+                .client
+                .post(format!("{}/stripe/stripe/refund", s.pgm.url))
+                .header("idempotency-key", "refund-st-never-1")
+                .json(&json!({"shopTransactionID": "st-lost-request", "amount": "20.00"})),
+        )
+        .await;
+    first.problem(502, "PROVIDER_UNAVAILABLE");
+    assert!(s.mock.refunds().is_empty());
+
+    // The reconciler asks Stripe, which never heard of the refund: the reservation goes.
+    let released = pgm_e2e::eventually(Duration::from_secs(10), || async {
+        let refund = refund(
+            &s.pgm,
+            json!({"shopTransactionID": "st-lost-request", "amount": "20.00"}),
+        )
+        .await;
+        refund.status == 200 && refund.json()["result"] == "OK"
+    })
+    .await;
+    assert!(released, "the whole amount is refundable again");
+    assert_eq!(s.mock.refunds().len(), 1);
+    assert_eq!(
+        s.pgm.status_at("stripe", "st-lost-request").await["refundedAmount"],
+        "20.00"
+    );
+    // The first request, retried with its key, learns it failed; nothing is sent again.
+    let retried = s
+        .pgm
+        .send(
+            s.pgm
+                .client
+                .post(format!("{}/stripe/stripe/refund", s.pgm.url))
+                .header("idempotency-key", "refund-st-never-1")
+                .json(&json!({"shopTransactionID": "st-lost-request", "amount": "20.00"})),
+        )
+        .await;
+    assert_eq!(retried.status, 200, "{}", retried.text);
+    assert_eq!(retried.json()["result"], "KO", "{}", retried.text);
+    assert_eq!(s.mock.refunds().len(), 1);
+    one_notification(&s.receiver, "st-lost-request", "refund.succeeded").await;
 }

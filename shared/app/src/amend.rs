@@ -8,7 +8,7 @@ use pgm_core::event::{EventType, NotificationEvent};
 use pgm_core::payment::RefundState;
 use pgm_core::wire::{AmendCommand, ConfirmResponse, OkKo, RefundResponse, SessionResponse};
 use pgm_core::{Money, Payment, PaymentState};
-use pgm_providers::{Operation, ProviderError};
+use pgm_providers::{Operation, ProviderError, RefundOutcome};
 use rand::Rng;
 
 pub type RefundReply = Reply;
@@ -121,77 +121,79 @@ impl App {
                 let payment = self.find(provider.name(), &cmd.payment).await?;
                 let requested = cmd.amount_in(payment.amount.currency())?;
                 let refund_id = claim.derived_id("rf").unwrap_or_else(random_refund_id);
-                let (payment, amount, retried) =
-                    self.reserve(payment, &refund_id, requested).await?;
-                if retried && !provider.refunds_are_idempotent() {
-                    return Err(AppError::RefundOutcomeUnknown);
-                }
-                let (succeeded, description, provider_refund_id) =
-                    match provider.refund(&payment, amount, &refund_id).await {
-                        Ok(o) => (o.succeeded, o.description, o.provider_refund_id),
-                        Err(ProviderError::Rejected { message, .. }) => (false, message, None),
-                        // Outcome unknown: the reservation stays, so the amount cannot be refunded
-                        // twice; a retry with the same Idempotency-Key reuses it.
-                        Err(ProviderError::Unavailable(why)) => {
-                            return Err(AppError::ProviderUnavailable(why))
-                        }
-                        Err(e) => (
-                            false,
-                            AppError::from_provider(provider.name(), e).to_string(),
-                            None,
-                        ),
-                    };
-                self.settle(
-                    payment,
-                    &refund_id,
-                    succeeded,
-                    &description,
-                    provider_refund_id,
-                    &claim,
-                    route,
-                )
-                .await
+                let checkable = provider.looks_up_refunds();
+                let (payment, reservation) = self
+                    .reserve(payment, &refund_id, requested, checkable)
+                    .await?;
+                let amount = match reservation {
+                    // Settled since (by a check or the reconciler): answer from the record.
+                    Reservation::Settled(outcome) => {
+                        return self.settle(payment, &refund_id, &outcome, &claim, route).await
+                    }
+                    Reservation::Retried(_) if !provider.refunds_are_idempotent() => {
+                        return Err(AppError::RefundOutcomeUnknown)
+                    }
+                    Reservation::New(amount) | Reservation::Retried(amount) => amount,
+                };
+                let outcome = match provider.refund(&payment, amount, &refund_id).await {
+                    Ok(outcome) => outcome,
+                    Err(ProviderError::Rejected { message, .. }) => declined(message),
+                    // Outcome unknown: the reservation stays, so the amount cannot be refunded
+                    // twice; a retry with the same Idempotency-Key reuses it, and a check or
+                    // the reconciler settles it with the provider's answer.
+                    Err(ProviderError::Unavailable(why)) => {
+                        return Err(AppError::ProviderUnavailable(why))
+                    }
+                    Err(e) => declined(AppError::from_provider(provider.name(), e).to_string()),
+                };
+                self.settle(payment, &refund_id, &outcome, &claim, route)
+                    .await
             },
         )
         .await
     }
 
-    /// Reserves the refund, or finds the reservation a retried request made (then `true`: an
-    /// earlier attempt may have reached the provider).
+    /// Reserves the refund, or finds what an earlier attempt with the same refund id left.
     async fn reserve(
         &self,
         payment: Payment,
         refund_id: &str,
         requested: Option<Money>,
-    ) -> Result<(Payment, Money, bool), AppError> {
-        if let Some(r) = payment
-            .refunds
-            .iter()
-            .find(|r| r.id == refund_id && r.state == RefundState::Reserved)
-        {
-            let amount = payment
-                .amount
-                .with_minor(r.amount_minor)
-                .map_err(|e| AppError::from(pgm_core::PaymentError::from(e)))?;
-            return Ok((payment, amount, true));
+        checkable: bool,
+    ) -> Result<(Payment, Reservation), AppError> {
+        if let Some(earlier) = payment.refunds.iter().find(|r| r.id == refund_id) {
+            let reservation = match earlier.state {
+                RefundState::Reserved => Reservation::Retried(
+                    payment
+                        .amount
+                        .with_minor(earlier.amount_minor)
+                        .map_err(|e| AppError::from(pgm_core::PaymentError::from(e)))?,
+                ),
+                RefundState::Succeeded | RefundState::Failed => {
+                    Reservation::Settled(RefundOutcome {
+                        succeeded: earlier.state == RefundState::Succeeded,
+                        provider_refund_id: earlier.provider_refund_id.clone(),
+                        description: "Refund settled earlier".into(),
+                    })
+                }
+            };
+            return Ok((payment, reservation));
         }
         let (payment, amount) = self
             .update(payment, |p, now| {
-                let amount = p.reserve_refund(refund_id, requested, now)?;
+                let amount = p.reserve_refund(refund_id, requested, checkable, now)?;
                 Ok(Some(Change::new(amount)))
             })
             .await?;
-        Ok((payment, amount.expect("reservations always write"), false))
+        let amount = amount.expect("reservations always write");
+        Ok((payment, Reservation::New(amount)))
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn settle(
         &self,
         payment: Payment,
         refund_id: &str,
-        succeeded: bool,
-        description: &str,
-        provider_refund_id: Option<String>,
+        outcome: &RefundOutcome,
         claim: &Claim,
         route: Route,
     ) -> Result<Reply, AppError> {
@@ -203,18 +205,17 @@ impl App {
                     .find(|r| r.id == refund_id)
                     .cloned()
                     .ok_or(AppError::PaymentNotFound)?;
-                if refund.state == RefundState::Reserved {
-                    p.settle_refund(refund_id, succeeded, provider_refund_id.clone(), now)?;
-                }
+                let event = settle_reserved(p, refund_id, outcome, now)?;
                 let ok = p
                     .refunds
                     .iter()
                     .any(|r| r.id == refund_id && r.state == RefundState::Succeeded);
                 let result = if ok { OkKo::Ok } else { OkKo::Ko };
+                let description = &outcome.description;
                 let reply = match route {
                     Route::Payment => Reply::json(&RefundResponse {
                         result,
-                        result_description: description.to_owned(),
+                        result_description: description.clone(),
                         refund_id: refund_id.to_owned(),
                         // What this refund gave back: nothing when it failed.
                         refunded_amount: p
@@ -227,23 +228,7 @@ impl App {
                     Route::Session => session_reply(result, description, p),
                 };
                 let mut change = Change::new(reply.clone());
-                if refund.state == RefundState::Reserved {
-                    let event = if ok {
-                        EventType::RefundSucceeded
-                    } else {
-                        EventType::RefundFailed
-                    };
-                    // Move the settled refund last so the event describes it.
-                    if let Some(i) = p.refunds.iter().position(|r| r.id == refund_id) {
-                        let r = p.refunds.remove(i);
-                        p.refunds.push(r);
-                    }
-                    if ok {
-                        change
-                            .events
-                            .push(NotificationEvent::next_for(p, event, now));
-                    }
-                }
+                change.events.extend(event);
                 change.idempotency = claim.completed(&reply);
                 Ok(Some(change))
             })
@@ -297,6 +282,54 @@ impl App {
         })
         .await
     }
+}
+
+/// What a refund request finds when it reserves its amount.
+enum Reservation {
+    /// Reserved now.
+    New(Money),
+    /// Reserved by an earlier attempt that may have reached the provider.
+    Retried(Money),
+    /// Settled since the earlier attempt.
+    Settled(RefundOutcome),
+}
+
+fn declined(description: String) -> RefundOutcome {
+    RefundOutcome {
+        succeeded: false,
+        provider_refund_id: None,
+        description,
+    }
+}
+
+/// Settles reserved refund `refund_id` of `p` with the provider's answer (nothing happens if it
+/// is settled already) and returns the notification it calls for: refunds that went through
+/// are news for the merchant; a failed one was answered to the request that made it.
+pub(crate) fn settle_reserved(
+    p: &mut Payment,
+    refund_id: &str,
+    outcome: &RefundOutcome,
+    now: i64,
+) -> Result<Option<NotificationEvent>, AppError> {
+    let Some(i) = p
+        .refunds
+        .iter()
+        .position(|r| r.id == refund_id && r.state == RefundState::Reserved)
+    else {
+        return Ok(None);
+    };
+    // Move the refund last so the event describes it.
+    let refund = p.refunds.remove(i);
+    p.refunds.push(refund);
+    p.settle_refund(
+        refund_id,
+        outcome.succeeded,
+        outcome.provider_refund_id.clone(),
+        now,
+    )?;
+    Ok(outcome
+        .succeeded
+        .then(|| NotificationEvent::next_for(p, EventType::RefundSucceeded, now)))
 }
 
 fn random_refund_id() -> String {

@@ -64,6 +64,11 @@ impl From<PaymentError> for AppError {
                 }
             }
             PaymentError::Money(m) => ValidationError::new("amount", m.to_string()).into(),
+            // Another request with the same Idempotency-Key reserved it first: a retry replays
+            // that request's answer.
+            PaymentError::DuplicateRefund(_) => AppError::RequestInProgress {
+                retry_after_secs: 1,
+            },
             PaymentError::UnknownRefund(id) => {
                 AppError::StoreUnavailable(format!("refund {id} vanished"))
             }

@@ -1,6 +1,7 @@
 //! Learning what the provider knows: callbacks, `/check`, `/status` and the reconciler all end
 //! in `apply_status`, which moves the payment forward and notifies the merchant once per change.
 
+use crate::amend::settle_reserved;
 use crate::{App, AppError, Change};
 use pgm_core::clock::now_ms;
 use pgm_core::event::{EventType, NotificationEvent};
@@ -9,7 +10,7 @@ use pgm_core::wire::StatusResponse;
 use pgm_core::{ApiStatus, Money, Payment, PaymentRef, PaymentState};
 use pgm_providers::{
     CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, Operation, Provider,
-    ProviderError, StatusOutcome,
+    ProviderError, RefundOutcome, StatusOutcome,
 };
 use std::sync::Arc;
 
@@ -74,9 +75,21 @@ impl App {
         Ok((payment, changed.is_some()))
     }
 
-    /// Asks the provider and records the answer. A payment the provider never heard of,
-    /// whose pay has finished, failed: nothing was charged.
+    /// Asks the provider and records the answer, for the payment and for its refunds whose
+    /// answer was lost.
     pub(crate) async fn refresh(
+        &self,
+        provider: &Arc<dyn Provider>,
+        payment: Payment,
+    ) -> Result<(Payment, bool), AppError> {
+        let (payment, moved) = self.refresh_payment(provider, payment).await?;
+        let (payment, settled) = self.settle_lost_refunds(provider, payment).await?;
+        Ok((payment, moved || settled))
+    }
+
+    /// A payment the provider never heard of, whose pay has finished, failed: nothing was
+    /// charged.
+    async fn refresh_payment(
         &self,
         provider: &Arc<dyn Provider>,
         payment: Payment,
@@ -96,6 +109,44 @@ impl App {
             }
             Err(e) => Err(AppError::from_provider(provider.name(), e)),
         }
+    }
+
+    /// Settles reserved refunds whose request is over (older than the pay lock, which outlasts
+    /// any provider timeout) with what the provider says became of them. A refund the provider
+    /// never received failed: its amount may be refunded again.
+    async fn settle_lost_refunds(
+        &self,
+        provider: &Arc<dyn Provider>,
+        mut payment: Payment,
+    ) -> Result<(Payment, bool), AppError> {
+        let before = now_ms() - self.settings.pay_lock.as_millis() as i64;
+        let mut settled = false;
+        for refund in payment.unsettled_refunds(before) {
+            let outcome = match provider.refund_status(&payment, &refund.id).await {
+                Ok(Some(outcome)) => outcome,
+                Ok(None) => RefundOutcome {
+                    succeeded: false,
+                    provider_refund_id: None,
+                    description: "The provider never received this refund".into(),
+                },
+                Err(e) => return Err(AppError::from_provider(provider.name(), e)),
+            };
+            let (next, changed) = self
+                .update(payment, |p, now| {
+                    if p.unsettled_refunds(i64::MAX).iter().all(|r| r.id != refund.id) {
+                        return Ok(None); // settled meanwhile
+                    }
+                    let mut change = Change::new(());
+                    change
+                        .events
+                        .extend(settle_reserved(p, &refund.id, &outcome, now)?);
+                    Ok(Some(change))
+                })
+                .await?;
+            payment = next;
+            settled |= changed.is_some();
+        }
+        Ok((payment, settled))
     }
 
     pub async fn callback(

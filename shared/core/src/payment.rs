@@ -129,6 +129,10 @@ pub struct Refund {
     pub state: RefundState,
     pub provider_refund_id: Option<String>,
     pub created_at: i64,
+    /// Whether the provider can be asked about this refund later (`refund_status`): then, when
+    /// its answer is lost, `/check` and the reconciler settle it with the provider's truth.
+    #[serde(default)]
+    pub checkable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,6 +148,8 @@ pub enum PaymentError {
     Money(#[from] MoneyError),
     #[error("no refund {0} on this payment")]
     UnknownRefund(String),
+    #[error("refund {0} exists already")]
+    DuplicateRefund(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,6 +313,26 @@ impl Payment {
         Ok(())
     }
 
+    /// Whether the reconciler should ask the provider about this payment once it has been quiet
+    /// for a while: its outcome is not known yet, or one of its refunds' is (and can be asked).
+    pub fn awaits_news(&self) -> bool {
+        matches!(self.state, PaymentState::Initiated | PaymentState::Pending)
+            || self
+                .refunds
+                .iter()
+                .any(|r| r.state == RefundState::Reserved && r.checkable)
+    }
+
+    /// Reserved refunds made before `before` whose provider can say what became of them: their
+    /// request is over (it was made before `before`), yet they were never settled.
+    pub fn unsettled_refunds(&self, before: i64) -> Vec<Refund> {
+        self.refunds
+            .iter()
+            .filter(|r| r.state == RefundState::Reserved && r.checkable && r.created_at < before)
+            .cloned()
+            .collect()
+    }
+
     /// What can still be refunded: captured less refunded less refunds in flight.
     pub fn refundable(&self) -> Money {
         let reserved: i64 = self
@@ -320,12 +346,17 @@ impl Payment {
     }
 
     /// Reserves `amount` for refund `id`. `None` refunds everything that remains.
+    /// `checkable`: whether the provider can later say what became of it.
     pub fn reserve_refund(
         &mut self,
         id: &str,
         amount: Option<Money>,
+        checkable: bool,
         now: i64,
     ) -> Result<Money, PaymentError> {
+        if self.refunds.iter().any(|r| r.id == id) {
+            return Err(PaymentError::DuplicateRefund(id.to_owned()));
+        }
         if self.state != PaymentState::Captured {
             return Err(PaymentError::InvalidState {
                 state: self.state,
@@ -349,6 +380,7 @@ impl Payment {
             state: RefundState::Reserved,
             provider_refund_id: None,
             created_at: now,
+            checkable,
         });
         self.updated_at = now;
         Ok(amount)
@@ -448,15 +480,15 @@ mod tests {
     fn refunds_never_exceed_the_captured_amount() {
         let mut p = payment(1000);
         assert!(
-            p.reserve_refund("r0", Some(eur(1)), 2).is_err(),
+            p.reserve_refund("r0", Some(eur(1)), false, 2).is_err(),
             "not captured yet"
         );
         assert!(p.observe(PaymentState::Captured, "ok", 2));
-        assert_eq!(p.reserve_refund("r1", Some(eur(400)), 3).unwrap(), eur(400));
-        assert_eq!(p.reserve_refund("r2", Some(eur(400)), 3).unwrap(), eur(400));
+        assert_eq!(p.reserve_refund("r1", Some(eur(400)), false, 3).unwrap(), eur(400));
+        assert_eq!(p.reserve_refund("r2", Some(eur(400)), false, 3).unwrap(), eur(400));
         // Both still in flight: only 200 remain.
         assert_eq!(
-            p.reserve_refund("r3", Some(eur(300)), 3),
+            p.reserve_refund("r3", Some(eur(300)), false, 3),
             Err(PaymentError::AmountExceedsRemaining {
                 remaining: eur(200)
             })
@@ -464,10 +496,10 @@ mod tests {
         p.settle_refund("r1", true, None, 4).unwrap();
         p.settle_refund("r2", false, None, 4).unwrap();
         assert_eq!(p.refundable(), eur(600));
-        assert_eq!(p.reserve_refund("r4", None, 5).unwrap(), eur(600));
+        assert_eq!(p.reserve_refund("r4", None, false, 5).unwrap(), eur(600));
         p.settle_refund("r4", true, None, 5).unwrap();
         assert_eq!(p.refunded(), eur(1000));
-        assert!(p.reserve_refund("r5", None, 6).is_err());
+        assert!(p.reserve_refund("r5", None, false, 6).is_err());
     }
 
     #[test]

@@ -264,6 +264,23 @@ pub trait Provider: Send + Sync {
         false
     }
 
+    /// What became of our refund `refund_id` of `payment`, to settle a refund whose answer was
+    /// lost: `Ok(None)` when the provider never received it. Only called for refunds whose
+    /// request is over, and only when [`Provider::looks_up_refunds`] says it is served.
+    async fn refund_status(
+        &self,
+        _payment: &Payment,
+        _refund_id: &str,
+    ) -> Result<Option<RefundOutcome>, ProviderError> {
+        Err(ProviderError::NotSupported)
+    }
+
+    /// Whether [`Provider::refund_status`] is served. Refunds made through a provider that
+    /// cannot be asked stay reserved after a lost answer until someone settles them by hand.
+    fn looks_up_refunds(&self) -> bool {
+        false
+    }
+
     /// Asks the provider where the payment stands. Also used to settle a pay whose answer was
     /// lost: then `provider_payment_id` may be `None` and the provider is asked by our
     /// shopTransactionID where it can be.

@@ -647,6 +647,45 @@ async fn a_retried_refund_is_one_refund() {
 }
 
 #[tokio::test]
+async fn refund_status_finds_our_refund_by_its_id_through_every_page_of_the_list() {
+    let (mock, stripe) = setup().await;
+    let p = paid(&mock, &stripe, &pay_cmd("")).await;
+    // 150 refunds of one cent: the oldest is on the second page of 100, newest first.
+    for i in 0..150 {
+        let refund = stripe.refund(&p, eur(1), &format!("rf-{i}")).await.unwrap();
+        assert!(refund.succeeded);
+    }
+    let oldest = stripe.refund_status(&p, "rf-0").await.unwrap().unwrap();
+    assert!(oldest.succeeded);
+    assert_eq!(
+        oldest.provider_refund_id.as_deref(),
+        Some(mock.refunds()[0].id.as_str())
+    );
+    let newest = stripe.refund_status(&p, "rf-149").await.unwrap().unwrap();
+    assert_eq!(
+        newest.provider_refund_id.as_deref(),
+        Some(mock.refunds()[149].id.as_str())
+    );
+    assert_eq!(stripe.refund_status(&p, "rf-never-sent").await.unwrap(), None);
+    let lists: Vec<String> = mock
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/v1/refunds")
+        .map(|r| r.query.clone())
+        .collect();
+    assert!(
+        lists.iter().any(|q| q.contains("starting_after=")),
+        "the second page was asked for: {lists:?}"
+    );
+    mock.server.faults.push(Fault::Delay(Duration::ZERO));
+    mock.server.faults.push(Fault::Unavailable);
+    assert!(matches!(
+        stripe.refund_status(&p, "rf-0").await,
+        Err(ProviderError::Unavailable(_))
+    ));
+}
+
+#[tokio::test]
 async fn refunding_an_unpaid_session_is_refused_before_stripe() {
     let (mock, stripe) = setup().await;
     let cmd = pay_cmd("");

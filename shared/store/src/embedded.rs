@@ -15,10 +15,9 @@ CREATE TABLE IF NOT EXISTS payments (
     version INTEGER NOT NULL,
     state TEXT NOT NULL,
     updated_at INTEGER NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    awaits_news INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS payments_open ON payments (updated_at)
-    WHERE state IN ('INITIATED', 'PENDING');
 CREATE TABLE IF NOT EXISTS mappings (
     provider TEXT NOT NULL,
     payment_id TEXT NOT NULL,
@@ -78,6 +77,27 @@ fn from_json<T: serde::de::DeserializeOwned>(key: &str, text: &str) -> Result<T,
     serde_json::from_str(text).map_err(|e| corrupt(key, e))
 }
 
+/// Brings a database made by an older PGM up to [`SCHEMA`].
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_awaits_news: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('payments') WHERE name = 'awaits_news'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_awaits_news {
+        // Before the column, only pending payments awaited news.
+        conn.execute_batch(
+            "ALTER TABLE payments ADD COLUMN awaits_news INTEGER NOT NULL DEFAULT 0;
+             UPDATE payments SET awaits_news = 1 WHERE state IN ('INITIATED', 'PENDING');",
+        )?;
+    }
+    conn.execute_batch(
+        "DROP INDEX IF EXISTS payments_open;
+         CREATE INDEX IF NOT EXISTS payments_awaiting_news ON payments (updated_at)
+             WHERE awaits_news = 1;",
+    )
+}
+
 fn state_name(state: PaymentState) -> String {
     serde_json::to_value(state)
         .ok()
@@ -96,6 +116,7 @@ impl EmbeddedStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        migrate(&conn).map_err(unavailable)?;
         Ok(EmbeddedStore {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -154,14 +175,15 @@ impl PaymentStore for EmbeddedStore {
                 .map_err(unavailable)?;
             let inserted = tx
                 .execute(
-                    "INSERT INTO payments (shop_transaction_id, version, state, updated_at, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                    "INSERT INTO payments (shop_transaction_id, version, state, updated_at, body, awaits_news)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
                     params![
                         payment.shop_transaction_id,
                         payment.version as i64,
                         state_name(payment.state),
                         payment.updated_at,
-                        to_json(&payment)
+                        to_json(&payment),
+                        payment.awaits_news()
                     ],
                 )
                 .map_err(unavailable)?;
@@ -215,19 +237,21 @@ impl PaymentStore for EmbeddedStore {
                 .map_err(unavailable)?;
             let written = if payment.version == 1 {
                 tx.execute(
-                    "INSERT INTO payments (shop_transaction_id, version, state, updated_at, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                    "INSERT INTO payments (shop_transaction_id, version, state, updated_at, body, awaits_news)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
                     params![
                         payment.shop_transaction_id,
                         payment.version as i64,
                         state_name(payment.state),
                         payment.updated_at,
-                        to_json(&payment)
+                        to_json(&payment),
+                        payment.awaits_news()
                     ],
                 )
             } else {
                 tx.execute(
-                    "UPDATE payments SET version = ?2, state = ?3, updated_at = ?4, body = ?5
+                    "UPDATE payments SET version = ?2, state = ?3, updated_at = ?4, body = ?5,
+                         awaits_news = ?7
                      WHERE shop_transaction_id = ?1 AND version = ?6",
                     params![
                         payment.shop_transaction_id,
@@ -235,7 +259,8 @@ impl PaymentStore for EmbeddedStore {
                         state_name(payment.state),
                         payment.updated_at,
                         to_json(&payment),
-                        payment.version as i64 - 1
+                        payment.version as i64 - 1,
+                        payment.awaits_news()
                     ],
                 )
             }
@@ -352,7 +377,7 @@ impl PaymentStore for EmbeddedStore {
             let mut stmt = conn
                 .prepare(
                     "SELECT shop_transaction_id, body FROM payments
-                     WHERE state IN ('INITIATED', 'PENDING') AND updated_at < ?1
+                     WHERE awaits_news = 1 AND updated_at < ?1
                      ORDER BY updated_at LIMIT ?2",
                 )
                 .map_err(unavailable)?;

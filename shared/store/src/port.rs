@@ -108,7 +108,9 @@ pub trait PaymentStore: Send + Sync {
     /// Lets go of a claim whose request failed before changing anything, so a retry may run.
     async fn release_idempotency(&self, key: &str) -> Result<(), StoreError>;
 
-    /// Payments still `Initiated` or `Pending` whose last change is older than `updated_before`.
+    /// Payments awaiting news from their provider ([`Payment::awaits_news`]: still `Initiated`
+    /// or `Pending`, or with a refund whose answer was lost) whose last change is older than
+    /// `updated_before`, oldest first.
     async fn stale_pending(
         &self,
         updated_before: i64,

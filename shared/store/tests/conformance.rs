@@ -239,7 +239,7 @@ mod dynamodb_only {
         };
         store.claim_idempotency(&claim, now + 3).await.unwrap();
         let mut refunding = store.get_payment("order-1").await.unwrap().unwrap();
-        refunding.reserve_refund("r1", None, now + 3).unwrap();
+        refunding.reserve_refund("r1", None, true, now + 3).unwrap();
         refunding.bump(now + 3);
         store
             .commit(Commit {

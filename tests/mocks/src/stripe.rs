@@ -86,6 +86,8 @@ pub struct MockRefund {
     pub payment_intent: String,
     pub amount: i64,
     pub currency: String,
+    /// The Refund object as Stripe returns it (for retrieval and lists).
+    pub object: Value,
 }
 
 #[derive(Debug, Clone)]
@@ -593,6 +595,7 @@ async fn dispatch(
             cancel_intent(&mut books, id, &params)
         }
         (&Method::POST, ["v1", "refunds"]) => create_refund(&mut books, &params),
+        (&Method::GET, ["v1", "refunds"]) => list_refunds(&books, &params),
         _ => Answer {
             status: StatusCode::NOT_FOUND,
             body: error_json(
@@ -1205,13 +1208,7 @@ fn create_refund(books: &mut Books, params: &Params) -> Answer {
     intent.amount_refunded += amount;
     let (charge, currency) = (intent.latest_charge.clone(), intent.currency.clone());
     let id = books.new_id("re_");
-    books.refunds.push(MockRefund {
-        id: id.clone(),
-        payment_intent: intent_id.clone(),
-        amount,
-        currency: currency.clone(),
-    });
-    ok(json!({
+    let object = json!({
         "id": id,
         "object": "refund",
         "amount": amount,
@@ -1222,6 +1219,63 @@ fn create_refund(books: &mut Books, params: &Params) -> Answer {
         "payment_intent": intent_id,
         "reason": params.get("reason"),
         "status": "succeeded",
+    });
+    books.refunds.push(MockRefund {
+        id,
+        payment_intent: intent_id,
+        amount,
+        currency,
+        object: object.clone(),
+    });
+    ok(object)
+}
+
+/// `GET /v1/refunds`: newest first, filtered by `payment_intent` or `charge`, paged with
+/// `limit` (1 to 100, default 10) and `starting_after` (a refund id), as Stripe's list API.
+fn list_refunds(books: &Books, params: &Params) -> Answer {
+    if let Err(a) = check_known(
+        params,
+        &["payment_intent", "charge", "limit", "starting_after"],
+    ) {
+        return a;
+    }
+    let limit = match integer(params, "limit") {
+        Ok(None) => 10,
+        Ok(Some(n)) if (1..=100).contains(&n) => n as usize,
+        Ok(Some(_)) => {
+            return invalid(
+                None,
+                Some("limit"),
+                "This value must be greater than or equal to 1 and less than or equal to 100.",
+            )
+        }
+        Err(a) => return a,
+    };
+    let matches = |r: &&MockRefund| {
+        params.get("payment_intent").is_none_or(|pi| r.payment_intent == pi)
+            && params
+                .get("charge")
+                .is_none_or(|c| r.object["charge"].as_str() == Some(c))
+    };
+    let newest_first: Vec<&MockRefund> = books.refunds.iter().rev().filter(matches).collect();
+    let start = match params.get("starting_after") {
+        None => 0,
+        Some(after) => match newest_first.iter().position(|r| r.id == after) {
+            Some(i) => i + 1,
+            None => return missing("refund", after, "starting_after"),
+        },
+    };
+    let page: Vec<Value> = newest_first
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|r| r.object.clone())
+        .collect();
+    ok(json!({
+        "object": "list",
+        "data": page,
+        "has_more": newest_first.len() > start + limit,
+        "url": "/v1/refunds",
     }))
 }
 

@@ -255,6 +255,11 @@ impl Provider for Sandbox {
         true
     }
 
+    /// Yes: the ledger keeps every refund under our refund id.
+    fn looks_up_refunds(&self) -> bool {
+        true
+    }
+
     async fn pay(&self, cmd: &PayCommand) -> Result<PayOutcome, ProviderError> {
         self.pay_card(cmd, false).await
     }
@@ -388,6 +393,27 @@ impl Provider for Sandbox {
             provider_refund_id: Some(format!("sbxr_{refund_id}")),
             description: "Refund accepted".into(),
         })
+    }
+
+    async fn refund_status(
+        &self,
+        payment: &Payment,
+        refund_id: &str,
+    ) -> Result<Option<RefundOutcome>, ProviderError> {
+        let charge = match self.find(payment).await {
+            Ok(charge) => charge,
+            Err(ProviderError::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(charge
+            .refunds
+            .iter()
+            .find(|r| r.id == refund_id)
+            .map(|r| RefundOutcome {
+                succeeded: true,
+                provider_refund_id: Some(format!("sbxr_{}", r.id)),
+                description: "Refund accepted".into(),
+            }))
     }
 
     async fn status(&self, payment: &Payment) -> Result<StatusOutcome, ProviderError> {

@@ -29,7 +29,7 @@ use pgm_core::{ConfigError, Env, Money, Payment, PaymentState, Secret};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;
-use wire::{CheckoutSession, ErrorBody, Event, Form, PaymentIntent, Refund};
+use wire::{CheckoutSession, ErrorBody, Event, Form, PaymentIntent, Refund, RefundList};
 
 pub const NAME: &str = "stripe";
 const METHODS: &[&str] = &["stripe"];
@@ -43,6 +43,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Stripe's is refused here with a clear field.
 const METADATA_KEY_MAX: usize = 40;
 const METADATA_VALUE_MAX: usize = 500;
+/// Pages of 100 refunds looked through for one of ours before giving up.
+const MAX_REFUND_PAGES: usize = 10;
 
 /// Settings from the environment. `Debug` shows no secret.
 #[derive(Debug, Clone)]
@@ -105,6 +107,17 @@ fn outcome(state: PaymentState, description: &str, session_id: &str) -> StatusOu
 /// `expired/unpaid` → FAILED; the PaymentIntent adds what v2 did not have: an authorisation
 /// awaiting capture, a released one, and a delayed payment that failed. Anything else stays
 /// pending: an unknown value must never read as money taken.
+/// `pending` and `requires_action` are accepted refunds that Stripe completes later; only
+/// `failed` and `canceled` are refunds that will not happen.
+fn refund_outcome(refund: Refund) -> RefundOutcome {
+    let status = refund.status.as_deref().unwrap_or("pending");
+    RefundOutcome {
+        succeeded: !matches!(status, "failed" | "canceled"),
+        description: format!("Refund {status}"),
+        provider_refund_id: Some(refund.id),
+    }
+}
+
 fn session_state(session: &CheckoutSession, intent: Option<&PaymentIntent>) -> StatusOutcome {
     let status = session.status.as_deref().unwrap_or_default();
     let paid = session.payment_status.as_deref().unwrap_or_default();
@@ -454,15 +467,47 @@ impl Provider for Stripe {
         form.push("amount", amount.minor().to_string());
         form.push("metadata[pgm_refund_id]", refund_id);
         let refund: Refund = self.post("/v1/refunds", &form, refund_id).await?;
-        // `pending` and `requires_action` are accepted refunds that Stripe completes later;
-        // only `failed` and `canceled` are refunds that will not happen.
-        let status = refund.status.as_deref().unwrap_or("pending");
-        let succeeded = !matches!(status, "failed" | "canceled");
-        Ok(RefundOutcome {
-            succeeded,
-            provider_refund_id: Some(refund.id),
-            description: format!("Refund {status}"),
-        })
+        Ok(refund_outcome(refund))
+    }
+
+    /// Lists the PaymentIntent's refunds (newest first, pages of 100) and finds ours by the
+    /// `metadata[pgm_refund_id]` every refund of ours carries.
+    async fn refund_status(
+        &self,
+        payment: &Payment,
+        refund_id: &str,
+    ) -> Result<Option<RefundOutcome>, ProviderError> {
+        let session = self.session(payment).await?;
+        let Some(intent) = session.intent_id() else {
+            return Ok(None);
+        };
+        let mut after: Option<String> = None;
+        // A payment has few refunds; the bound only stops a misbehaving endpoint.
+        for _ in 0..MAX_REFUND_PAGES {
+            let mut query = vec![("payment_intent", intent), ("limit", "100")];
+            if let Some(after) = after.as_deref() {
+                query.push(("starting_after", after));
+            }
+            let page: RefundList = self.get("/v1/refunds", &query).await?;
+            if let Some(found) = page
+                .data
+                .iter()
+                .find(|r| r.metadata.get("pgm_refund_id").map(String::as_str) == Some(refund_id))
+            {
+                return Ok(Some(refund_outcome(found.clone())));
+            }
+            match page.data.last() {
+                Some(last) if page.has_more => after = Some(last.id.clone()),
+                _ => return Ok(None),
+            }
+        }
+        Err(ProviderError::Unavailable(
+            "too many refund pages to look through".into(),
+        ))
+    }
+
+    fn looks_up_refunds(&self) -> bool {
+        true
     }
 
     async fn status(&self, payment: &Payment) -> Result<StatusOutcome, ProviderError> {

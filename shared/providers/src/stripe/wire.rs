@@ -9,6 +9,7 @@ use pgm_core::wire::PayCommand;
 use pgm_core::Money;
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Form parameters in the order they are sent. Names carry their brackets; reqwest
 /// percent-encodes them, which Stripe decodes like any form body.
@@ -191,6 +192,17 @@ pub struct Refund {
     /// `pending`, `requires_action`, `succeeded`, `failed` or `canceled`.
     #[serde(default)]
     pub status: Option<String>,
+    /// Ours carry `pgm_refund_id`.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A page of `GET /v1/refunds` (`object: "list"`), newest first.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefundList {
+    pub data: Vec<Refund>,
+    #[serde(default)]
+    pub has_more: bool,
 }
 
 /// `{"error": {"type", "code", "param", "message"}}`.

@@ -3,7 +3,7 @@
 
 use crate::{IdempotencyRecord, OutboxEntry, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
-use pgm_core::{Payment, PaymentState, StoredResponse};
+use pgm_core::{Payment, StoredResponse};
 use pgm_providers::sandbox::{Charge, ChargeStatus, LedgerRefund};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -98,19 +98,11 @@ fn json<T: serde::Serialize>(value: &T) -> AttributeValue {
 
 // ---- payments -------------------------------------------------------------------------------
 
-/// Whether the reconciler should look at this payment once it has been quiet for a while.
-fn awaits_news(payment: &Payment) -> bool {
-    matches!(
-        payment.state,
-        PaymentState::Initiated | PaymentState::Pending
-    )
-}
-
 pub fn payment_item(payment: &Payment) -> Item {
     let mut item = key(payment_pk(&payment.shop_transaction_id));
     item.insert(VERSION.into(), n(payment.version));
     item.insert(PAYMENT.into(), json(payment));
-    if awaits_news(payment) {
+    if payment.awaits_news() {
         item.insert(QUEUE.into(), s(QUEUE_STALE_PAYMENT));
         item.insert(
             QUEUE_AT.into(),

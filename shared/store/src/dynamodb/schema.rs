@@ -4,7 +4,7 @@
 //!
 //! | item | `pk` | other attributes |
 //! |---|---|---|
-//! | payment | `PAY#<shopTransactionID>` | `payment` (S, the `Payment` as JSON), `version` (N); while `Initiated`/`Pending` also `queue` = `STALE_PAYMENT`, `queue_at` = `<updated_at>#<shopTransactionID>` |
+//! | payment | `PAY#<shopTransactionID>` | `payment` (S, the `Payment` as JSON), `version` (N); while it awaits news (`Payment::awaits_news`: pending, or a refund's answer lost) also `queue` = `STALE_PAYMENT`, `queue_at` = `<updated_at>#<shopTransactionID>` |
 //! | mapping | `PID#<provider>#<paymentID>` | `shop_transaction_id` (S) |
 //! | idempotency | `IDEM#<operation>#<key>` | `request_hash` (S), `response` (S, JSON; absent while running), `lock_expires_at` (N, ms), `expires_at` (N, ms), `ttl` (N, epoch **seconds**) |
 //! | outbox | `OUT#<eventId>` | `entry` (S, the `OutboxEntry` as JSON), `queue` = `OUTBOX_DUE` with `queue_at` = `<next_attempt_at>#<eventId>`, or `queue` = `OUTBOX_PARKED` with `queue_at` = `<created_at>#<eventId>` |

@@ -390,7 +390,7 @@ pub async fn concurrent_refunds_never_exceed_the_capture(b: Backend) {
                 let mut payment = store.get_payment("order-1").await.unwrap().unwrap();
                 let now = T0 + 100 + i;
                 if payment
-                    .reserve_refund(&format!("r{i}"), Some(eur(150)), now)
+                    .reserve_refund(&format!("r{i}"), Some(eur(150)), false, now)
                     .is_err()
                 {
                     return false;
@@ -610,6 +610,38 @@ pub async fn stale_pending_boundaries(b: Backend) {
         )))
         .await
         .unwrap();
+    assert_eq!(
+        ids(store.stale_pending(T0 + 10_000, 10).await.unwrap()),
+        vec!["order-pending"]
+    );
+
+    // A captured payment awaits news while a refund the provider can be asked about has no
+    // answer; one the provider cannot be asked about is left to people.
+    let mut refunding = store.get_payment("order-captured").await.unwrap().unwrap();
+    refunding
+        .reserve_refund("r-unchecked", Some(eur(100)), false, T0 + 400)
+        .unwrap();
+    refunding.bump(T0 + 400);
+    store.commit(commit(&refunding)).await.unwrap();
+    assert_eq!(
+        ids(store.stale_pending(T0 + 10_000, 10).await.unwrap()),
+        vec!["order-pending"]
+    );
+    refunding
+        .reserve_refund("r-checked", Some(eur(100)), true, T0 + 500)
+        .unwrap();
+    refunding.bump(T0 + 500);
+    store.commit(commit(&refunding)).await.unwrap();
+    assert!(refunding.awaits_news());
+    assert_eq!(
+        ids(store.stale_pending(T0 + 10_000, 10).await.unwrap()),
+        vec!["order-captured", "order-pending"]
+    );
+    refunding
+        .settle_refund("r-checked", true, None, T0 + 600)
+        .unwrap();
+    refunding.bump(T0 + 600);
+    store.commit(commit(&refunding)).await.unwrap();
     assert_eq!(
         ids(store.stale_pending(T0 + 10_000, 10).await.unwrap()),
         vec!["order-pending"]
