@@ -179,6 +179,38 @@ async fn a_crash_after_the_provider_charged_converges_in_one_reconciliation_pass
     .await;
 }
 
+/// KNOWN GAP, reported to the lead: a pay that died after Stripe opened its Checkout Session
+/// leaves no session id behind, and Checkout Sessions cannot be looked up by our reference.
+/// `/check` then answers 404 PAYMENT_NOT_FOUND for a payment `/status` shows (observe.rs,
+/// `refresh` maps the provider's NotFound to PaymentNotFound unless the claim is Completed),
+/// and every reconciliation pass counts it `unreachable`: it stays INITIATED until the merchant
+/// retries the pay. Nothing can be charged meanwhile (nobody has the session's URL).
+#[tokio::test]
+#[ignore = "known gap: a Stripe pay that crashed before its write never settles without a retry"]
+async fn a_crash_after_stripe_opened_its_session_settles_without_a_retry() {
+    on_both_backends(|backend| async move {
+        let mut rig = Rig::start(backend, &[]).await;
+        rig.faults.crash_at_commit("crash-st-recon", completes_pay);
+        rig.stripe_pay("crash-st-recon", "12.00")
+            .await
+            .problem(503, "STORE_UNAVAILABLE");
+        rig.crash();
+        rig.restart().await;
+        // Past the dead request's claim, and stale for the reconciler.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let checked = rig.check("stripe", "crash-st-recon").await;
+        assert_eq!(checked.status, 200, "{backend:?}: {}", checked.text);
+        let report = rig.reconcile_pass().await;
+        assert_eq!(report["unreachable"], 0, "{backend:?}: {report}");
+        let status = rig.status("stripe", "crash-st-recon").await;
+        assert_ne!(status["state"], "INITIATED", "{backend:?}: {status}");
+        assert_eq!(rig.stripe.charges(), 0);
+        rig.delivered_exactly_once("crash-st-recon", &["payment.failed"])
+            .await;
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // refund
 
