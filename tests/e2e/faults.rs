@@ -97,7 +97,7 @@ async fn a_crash_after_the_provider_charged_is_taken_over_by_the_retry_without_a
         // The merchant retries the same pay: once the dead request's claim expires, the retry
         // asks the provider before paying.
         let retried = rig
-            .retry_pay(|| rig.sandbox_pay("crash-sbx", "10.00", "tok_ok"))
+            .retry_while_in_progress(|| rig.sandbox_pay("crash-sbx", "10.00", "tok_ok"))
             .await;
         assert_eq!(retried.status, 200, "{backend:?}: {}", retried.text);
         assert_eq!(retried.json()["result"], "OK", "{}", retried.text);
@@ -112,7 +112,9 @@ async fn a_crash_after_the_provider_charged_is_taken_over_by_the_retry_without_a
 
         // Stripe: the retry carries the same Idempotency-Key, so Stripe hands back the session
         // it opened for the dead request.
-        let retried = rig.retry_pay(|| rig.stripe_pay("crash-st", "12.00")).await;
+        let retried = rig
+            .retry_while_in_progress(|| rig.stripe_pay("crash-st", "12.00"))
+            .await;
         assert_eq!(retried.status, 200, "{backend:?}: {}", retried.text);
         assert_eq!(
             retried.json()["result"],
@@ -169,7 +171,7 @@ async fn a_crash_after_the_provider_charged_converges_in_one_reconciliation_pass
         // A late retry by the merchant is answered with what happened; nothing more is
         // charged or notified.
         let late = rig
-            .retry_pay(|| rig.sandbox_pay("recon-sbx", "8.00", "tok_ok"))
+            .retry_while_in_progress(|| rig.sandbox_pay("recon-sbx", "8.00", "tok_ok"))
             .await;
         assert_eq!(late.json()["result"], "OK", "{backend:?}: {}", late.text);
         assert_eq!(rig.sandbox_books("recon-sbx").await, books);
@@ -219,7 +221,7 @@ async fn a_refund_the_network_lost_is_retried_with_its_key_and_refunded_once() {
     on_both_backends(|backend| async move {
         let rig = Rig::start(backend, &[]).await;
         let session = rig.stripe_paid("rf-net", "20.00").await;
-        for (fault, name) in NETWORK_FAULTS {
+        for (done, (fault, name)) in NETWORK_FAULTS.into_iter().enumerate() {
             // A refund reads the session, then posts the refund: the post is the one hit.
             rig.stripe.server.faults.push(Fault::Delay(Duration::ZERO));
             rig.stripe.server.faults.push(fault);
@@ -237,6 +239,9 @@ async fn a_refund_the_network_lost_is_retried_with_its_key_and_refunded_once() {
             assert_eq!(retried.status, 200, "{backend:?} {name}: {}", retried.text);
             assert_eq!(retried.json()["result"], "OK", "{backend:?} {name}");
             assert_eq!(retried.json()["refundedAmount"], "2.00");
+            // Nothing stays reserved: what remains is what Stripe has not refunded.
+            let remaining = format!("{}.00", 20 - 2 * (done + 1));
+            assert_eq!(retried.json()["remainingAmount"], remaining.as_str());
         }
         assert_eq!(rig.stripe.refunds().len(), 5, "{backend:?}: one per refund");
         assert_eq!(rig.stripe_refunded(&session), 1000);
@@ -282,9 +287,9 @@ async fn a_crash_after_the_provider_refunded_is_settled_by_the_retry_without_a_s
         assert_eq!(pay.json()["result"], "OK", "{}", pay.text);
         let session = rig.stripe_paid("rf-crash-st", "20.00").await;
 
-        for (provider, id, amount) in [
-            ("sandbox", "rf-crash-sbx", "4.00"),
-            ("stripe", "rf-crash-st", "5.00"),
+        for (provider, id, amount, remaining) in [
+            ("sandbox", "rf-crash-sbx", "4.00", "6.00"),
+            ("stripe", "rf-crash-st", "5.00", "15.00"),
         ] {
             rig.faults.crash_at_commit(id, settles_refund);
             let key = format!("{id}-1");
@@ -294,7 +299,7 @@ async fn a_crash_after_the_provider_refunded_is_settled_by_the_retry_without_a_s
             rig.crash();
             rig.restart().await;
             let retried = rig
-                .retry_pay(|| rig.refund(provider, id, Some(amount), Some(&key)))
+                .retry_while_in_progress(|| rig.refund(provider, id, Some(amount), Some(&key)))
                 .await;
             assert_eq!(
                 retried.status, 200,
@@ -303,6 +308,7 @@ async fn a_crash_after_the_provider_refunded_is_settled_by_the_retry_without_a_s
             );
             assert_eq!(retried.json()["result"], "OK");
             assert_eq!(retried.json()["refundedAmount"], amount);
+            assert_eq!(retried.json()["remainingAmount"], remaining);
             assert_eq!(rig.status(provider, id).await["refundedAmount"], amount);
         }
         let books = rig.sandbox_books("rf-crash-sbx").await;
@@ -337,15 +343,24 @@ async fn a_lost_refund_answer_converges_after_check() {
         rig.refund("stripe", "lost-rf-st", Some("5.00"), None)
             .await
             .problem(502, "PROVIDER_UNAVAILABLE");
+        // A refund that never reached Stripe: its reservation holds back the whole amount.
+        let never = rig.stripe_paid("never-rf-st", "20.00").await;
+        rig.stripe.server.faults.push(Fault::Delay(Duration::ZERO));
+        rig.stripe.server.faults.push(Fault::Unavailable);
+        rig.refund("stripe", "never-rf-st", None, None)
+            .await
+            .problem(502, "PROVIDER_UNAVAILABLE");
         assert_eq!(
             rig.sandbox_books("lost-rf-sbx").await[0].refunds_minor,
             vec![400]
         );
         assert_eq!(rig.stripe_refunded(&session), 500);
+        assert_eq!(rig.stripe_refunded(&never), 0);
 
         for (provider, id, refunded) in [
             ("sandbox", "lost-rf-sbx", "4.00"),
             ("stripe", "lost-rf-st", "5.00"),
+            ("stripe", "never-rf-st", "0.00"),
         ] {
             let checked = rig.check(provider, id).await;
             assert_eq!(checked.status, 200, "{backend:?}: {}", checked.text);
@@ -360,7 +375,7 @@ async fn a_lost_refund_answer_converges_after_check() {
             .await;
         rig.delivered_exactly_once("lost-rf-st", &["payment.succeeded", "refund.succeeded"])
             .await;
-        // Settled, the reservation no longer holds back the rest.
+        // Settled, a reservation no longer holds back the rest.
         let rest = rig.refund("stripe", "lost-rf-st", None, None).await;
         assert_eq!(
             rest.json()["refundedAmount"],
@@ -369,6 +384,14 @@ async fn a_lost_refund_answer_converges_after_check() {
             rest.text
         );
         assert_eq!(rig.stripe_refunded(&session), 2000);
+        let all = rig.refund("stripe", "never-rf-st", None, None).await;
+        assert_eq!(
+            all.json()["refundedAmount"],
+            "20.00",
+            "{backend:?}: {}",
+            all.text
+        );
+        assert_eq!(rig.stripe_refunded(&never), 2000);
     })
     .await;
 }
@@ -385,8 +408,7 @@ async fn a_lost_refund_answer_converges_in_one_reconciliation_pass() {
             .problem(503, "STORE_UNAVAILABLE");
         rig.crash();
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        let report = rig.reconcile_pass().await;
-        assert_eq!(report["settled"], 1, "{backend:?}: {report}");
+        rig.reconcile_pass().await;
         rig.restart().await;
         assert_eq!(
             rig.status("sandbox", "lost-rf-recon").await["refundedAmount"],
@@ -399,6 +421,8 @@ async fn a_lost_refund_answer_converges_in_one_reconciliation_pass() {
         );
         rig.delivered_exactly_once("lost-rf-recon", &["refund.succeeded"])
             .await;
+        let rest = rig.refund("sandbox", "lost-rf-recon", None, None).await;
+        assert_eq!(rest.json()["refundedAmount"], "7.00", "{}", rest.text);
     })
     .await;
 }
@@ -442,6 +466,32 @@ async fn a_webhook_that_failed_at_any_step_is_applied_once_when_stripe_retries_i
         assert_eq!(rig.status("stripe", "cb").await["state"], "CAPTURED");
         assert_eq!(rig.stripe.charges(), 1);
         rig.delivered_exactly_once("cb", &["payment.succeeded"])
+            .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_callback_lost_to_a_crash_converges_in_one_reconciliation_pass() {
+    on_both_backends(|backend| async move {
+        let mut rig = Rig::start(backend, &[]).await;
+        let pay = rig.sandbox_pay("cb-crash", "7.00", "tok_3ds").await;
+        // The buyer approves; the sandbox's callback reaches a PGM that dies recording it. The
+        // sandbox does not call back twice.
+        rig.faults
+            .crash_at_commit("cb-crash", moves_to(PaymentState::Captured));
+        rig.approve_3ds(&pay).await;
+        assert_eq!(rig.faults.failed_commits(), 1, "{backend:?}");
+        rig.crash();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let report = rig.reconcile_pass().await;
+        assert_eq!(report["settled"], 1, "{backend:?}: {report}");
+        rig.restart().await;
+        assert_eq!(rig.status("sandbox", "cb-crash").await["state"], "CAPTURED");
+        let books = rig.sandbox_books("cb-crash").await;
+        assert_eq!(books.len(), 1);
+        assert_eq!(books[0].captured_minor, 700);
+        rig.delivered_exactly_once("cb-crash", &["payment.succeeded"])
             .await;
     })
     .await;

@@ -40,6 +40,7 @@ pub struct Rig {
     /// The configuration of the last PGM started (for `pgm-ops`).
     env: pgm_core::Env,
     stack: Option<Stack>,
+    sqs: Option<aws_sdk_sqs::Client>,
 }
 
 /// A charge in the sandbox's books.
@@ -133,6 +134,10 @@ impl Rig {
             pgm: None,
             data_dir: Some(tempfile::tempdir().expect("tempdir")),
             env: pgm_core::Env::from_pairs([]),
+            sqs: match &stack {
+                Some(stack) => Some(stack.sqs().await),
+                None => None,
+            },
             stack,
         };
         rig.restart().await;
@@ -198,9 +203,10 @@ impl Rig {
             .await
     }
 
-    /// A pay retried until the claim of a request that died is free to take over (409
-    /// `REQUEST_IN_PROGRESS` meanwhile); returns the first other answer.
-    pub async fn retry_pay<F, Fut>(&self, send: F) -> Answer
+    /// A request retried until the claim of the same request that died (its pay claim or
+    /// its Idempotency-Key) may be taken over (409 `REQUEST_IN_PROGRESS` meanwhile); returns
+    /// the first other answer.
+    pub async fn retry_while_in_progress<F, Fut>(&self, send: F) -> Answer
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Answer>,
@@ -360,6 +366,14 @@ impl Rig {
             .collect()
     }
 
+    /// Messages on the notification queue, visible or in flight (0 with the local queue).
+    async fn queue_depth(&self) -> u64 {
+        match (&self.stack, &self.sqs) {
+            (Some(stack), Some(sqs)) => crate::aws::queue_depth(sqs, &stack.queue_url).await,
+            _ => 0,
+        }
+    }
+
     /// Whether the notifications given up on are waiting for a redrive: parked in the outbox
     /// (local) or in the dead-letter queue (SQS).
     pub async fn given_up(&self, id: &str) -> usize {
@@ -372,8 +386,8 @@ impl Rig {
                 .filter(|e| e.parked)
                 .count(),
             Some(stack) => {
-                let sqs = stack.sqs().await;
-                crate::aws::queue_depth(&sqs, &stack.dlq_url).await as usize
+                let sqs = self.sqs.as_ref().expect("with the stack");
+                crate::aws::queue_depth(sqs, &stack.dlq_url).await as usize
             }
         }
     }
@@ -405,7 +419,18 @@ impl Rig {
             "{:?}: {id}: expected {expected:?}, the receiver accepted {events:#?}",
             self.backend
         );
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        // Delivered means done with: nothing about it stays in the outbox, and no message
+        // stays on the queue (a copy delivered again and again would dedupe, but is a bug).
+        let done = eventually(Duration::from_secs(10), || async {
+            self.faults.outbox(id).await.is_empty() && self.queue_depth().await == 0
+        })
+        .await;
+        assert!(
+            done,
+            "{:?}: {id}: still waiting to be delivered",
+            self.backend
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let events = self.deduped(id);
         assert_eq!(
             types(&events),
