@@ -427,6 +427,54 @@ async fn a_lost_refund_answer_converges_in_one_reconciliation_pass() {
     .await;
 }
 
+/// PENDING THE LEAD'S CHANGE (`StatusOutcome` carrying the captured amount): a check records
+/// a capture as the whole authorised amount (`Payment::observe`), so a partial capture whose
+/// answer was lost converges to the wrong amount and refunds beyond what Stripe captured are
+/// let through to Stripe (which refuses them).
+#[tokio::test]
+async fn a_partial_capture_whose_answer_was_lost_converges_to_what_stripe_captured() {
+    on_both_backends(|backend| async move {
+        let rig = Rig::start(backend, &[]).await;
+        let mut body = fault_rig::stripe_pay_body("cap-lost", "30.00");
+        body["providerData"] = serde_json::json!({"captureMethod": "manual"});
+        let opened = rig.pgm().post("/stripe/stripe/pay", &body).await;
+        let session = opened.json()["paymentID"].as_str().unwrap().to_owned();
+        rig.stripe.complete_session(&session).unwrap();
+        assert_eq!(
+            rig.check("stripe", "cap-lost").await.json()["state"],
+            "AUTHORIZED"
+        );
+        // Confirm reads the session, then captures: Stripe captures, the answer is lost.
+        rig.stripe.server.faults.push(Fault::Delay(Duration::ZERO));
+        rig.stripe.server.faults.push(Fault::ResetAfterWork);
+        rig.pgm()
+            .post(
+                "/stripe/stripe/confirm",
+                &serde_json::json!({"shopTransactionID": "cap-lost", "amount": "20.00"}),
+            )
+            .await
+            .problem(502, "PROVIDER_UNAVAILABLE");
+        assert_eq!(rig.stripe.amount_received(&session), 2000);
+        let checked = rig.check("stripe", "cap-lost").await;
+        assert_eq!(
+            (
+                checked.json()["state"].as_str(),
+                checked.json()["capturedAmount"].as_str()
+            ),
+            (Some("CAPTURED"), Some("20.00")),
+            "{backend:?}: Stripe captured 20.00: {}",
+            checked.text
+        );
+        rig.refund("stripe", "cap-lost", Some("20.01"), None)
+            .await
+            .problem(422, "AMOUNT_EXCEEDS_REMAINING");
+        let all = rig.refund("stripe", "cap-lost", None, None).await;
+        assert_eq!(all.json()["refundedAmount"], "20.00", "{}", all.text);
+        assert_eq!(rig.stripe_refunded(&session), 2000);
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // callback (and check)
 
