@@ -89,11 +89,6 @@ impl Faults {
         self.failed_commits.load(Ordering::SeqCst)
     }
 
-    /// Whether an armed fault is still waiting for its commit.
-    pub fn armed(&self) -> usize {
-        self.armed.lock().unwrap().len()
-    }
-
     /// The queue refuses every publish until [`Faults::queue_back`].
     pub fn queue_down(&self) {
         self.queue_down.store(true, Ordering::SeqCst);

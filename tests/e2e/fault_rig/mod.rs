@@ -27,7 +27,7 @@ pub const BACKENDS: [Backend; 2] = [Backend::Embedded, Backend::DynamoSqs];
 const STRIPE_WEBHOOK_SECRET: &str = "whsec_fault_tests";
 const CALLBACK_SECRET: &str = "whsec_fault_tests_merchant";
 /// Retries of a failed notification: nine tries in all. SQS rounds each delay up to a second.
-pub const RETRY_SCHEDULE: &str = "100ms,150ms,200ms,250ms,300ms,350ms,400ms,450ms";
+pub const RETRY_SCHEDULE: &str = "200ms,300ms,400ms,500ms,600ms,700ms,800ms,900ms";
 
 pub struct Rig {
     pub backend: Backend,
