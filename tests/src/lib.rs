@@ -1,6 +1,7 @@
 //! Test support: start the local PGM (the same composition `pgm-local` runs) on a random
 //! loopback port with its own data directory, a notification receiver, and small HTTP helpers.
 
+pub mod faults;
 mod receiver;
 pub mod webdriver;
 
@@ -15,6 +16,8 @@ pub const SANDBOX_SECRET: &str = "whsec_sandbox_test_secret";
 
 pub struct TestServer {
     pub url: String,
+    /// The configuration it was started with (to start another process on the same data).
+    pub env: Env,
     data_dir: Option<tempfile::TempDir>,
     pub client: reqwest::Client,
     running: pgm_local::Running,
@@ -69,8 +72,26 @@ impl TestServer {
         TestServer::start_in(tempfile::tempdir().expect("tempdir"), extra).await
     }
 
+    /// [`TestServer::start`], letting `customize` change the built PGM before it serves.
+    pub async fn start_with(
+        extra: &[(&str, &str)],
+        customize: impl FnOnce(&mut pgm_local::Pgm),
+    ) -> TestServer {
+        TestServer::start_in_with(tempfile::tempdir().expect("tempdir"), extra, customize).await
+    }
+
     /// Starts a PGM on an existing data directory (to test restarts).
     pub async fn start_in(data_dir: tempfile::TempDir, extra: &[(&str, &str)]) -> TestServer {
+        TestServer::start_in_with(data_dir, extra, |_| {}).await
+    }
+
+    /// [`TestServer::start_in`], letting `customize` change the built PGM before it serves
+    /// (see `pgm_local::start_with`).
+    pub async fn start_in_with(
+        data_dir: tempfile::TempDir,
+        extra: &[(&str, &str)],
+        customize: impl FnOnce(&mut pgm_local::Pgm),
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -89,11 +110,12 @@ impl TestServer {
         for (k, v) in extra {
             env.set(k, v);
         }
-        let running = pgm_local::start(&env, Some(listener))
+        let running = pgm_local::start_with(&env, Some(listener), customize)
             .await
             .expect("PGM starts");
         TestServer {
             url,
+            env,
             data_dir: Some(data_dir),
             client: reqwest::Client::new(),
             running,

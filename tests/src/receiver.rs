@@ -14,6 +14,8 @@ pub struct Notification {
     pub signature: Option<String>,
     pub raw: Vec<u8>,
     pub body: Value,
+    /// Whether the receiver answered 2xx (the delivery counts).
+    pub accepted: bool,
 }
 
 #[derive(Default)]
@@ -31,6 +33,10 @@ pub struct Receiver {
 }
 
 async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let answer = match inner.answer.load(Ordering::SeqCst) {
+        0 => StatusCode::OK,
+        code => StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    };
     let notification = Notification {
         signature: headers
             .get("pgm-signature")
@@ -38,12 +44,10 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
             .map(str::to_owned),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         raw: body.to_vec(),
+        accepted: answer.is_success(),
     };
     inner.received.lock().unwrap().push(notification);
-    match inner.answer.load(Ordering::SeqCst) {
-        0 => StatusCode::OK,
-        code => StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-    }
+    answer
 }
 
 impl Receiver {

@@ -6,10 +6,10 @@
 mod config;
 
 pub use config::LocalConfig;
-pub use pgm_runtime::{BuildError, Config};
+pub use pgm_runtime::{BuildError, Config, Pgm};
 
 use pgm_core::{ConfigError, Env};
-use pgm_runtime::{Pgm, Profile};
+use pgm_runtime::Profile;
 use std::net::SocketAddr;
 use tokio::task::JoinHandle;
 
@@ -47,8 +47,19 @@ pub async fn start(
     env: &Env,
     listener: Option<tokio::net::TcpListener>,
 ) -> Result<Running, StartError> {
+    start_with(env, listener, |_| {}).await
+}
+
+/// [`start`], with `customize` given the built [`Pgm`] before anything runs: the fault
+/// injection tests wrap its store and queue (`pgm.app.store`, `pgm.app.queue`) there.
+pub async fn start_with(
+    env: &Env,
+    listener: Option<tokio::net::TcpListener>,
+    customize: impl FnOnce(&mut Pgm),
+) -> Result<Running, StartError> {
     let local = LocalConfig::from_env(env)?;
-    let pgm = Pgm::build(env, Profile::Local).await?;
+    let mut pgm = Pgm::build(env, Profile::Local).await?;
+    customize(&mut pgm);
     let listener = match listener {
         Some(l) => l,
         None => tokio::net::TcpListener::bind(local.listen)
