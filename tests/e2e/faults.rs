@@ -181,14 +181,11 @@ async fn a_crash_after_the_provider_charged_converges_in_one_reconciliation_pass
     .await;
 }
 
-/// KNOWN GAP, reported to the lead: a pay that died after Stripe opened its Checkout Session
-/// leaves no session id behind, and Checkout Sessions cannot be looked up by our reference.
-/// `/check` then answers 404 PAYMENT_NOT_FOUND for a payment `/status` shows (observe.rs,
-/// `refresh` maps the provider's NotFound to PaymentNotFound unless the claim is Completed),
-/// and every reconciliation pass counts it `unreachable`: it stays INITIATED until the merchant
-/// retries the pay. Nothing can be charged meanwhile (nobody has the session's URL).
+/// A pay that died after Stripe opened its Checkout Session leaves no session id behind, and
+/// Checkout Sessions cannot be looked up by our reference: nobody has the session's URL, so
+/// nothing can be charged. Once the dead request's claim has run out, a check (or the
+/// reconciler) settles it failed; a retry of the same pay then replays that answer.
 #[tokio::test]
-#[ignore = "known gap: a Stripe pay that crashed before its write never settles without a retry"]
 async fn a_crash_after_stripe_opened_its_session_settles_without_a_retry() {
     on_both_backends(|backend| async move {
         let mut rig = Rig::start(backend, &[]).await;
@@ -209,6 +206,50 @@ async fn a_crash_after_stripe_opened_its_session_settles_without_a_retry() {
         assert_eq!(rig.stripe.charges(), 0);
         rig.delivered_exactly_once("crash-st-recon", &["payment.failed"])
             .await;
+        let retried = rig.stripe_pay("crash-st-recon", "12.00").await;
+        assert_eq!(retried.header("idempotent-replayed"), Some("true"));
+        assert_eq!(
+            retried.json()["result"],
+            "KO",
+            "{backend:?}: {}",
+            retried.text
+        );
+    })
+    .await;
+}
+
+/// The merchant's retry (a takeover, which reopens the same Checkout Session) and a check (which
+/// would settle the dead pay as failed) race: whichever claims the payment first wins, and the
+/// other never contradicts it. A buyer sent to the session never finds the payment FAILED.
+#[tokio::test]
+async fn a_retry_and_a_check_racing_over_a_dead_pay_agree() {
+    on_both_backends(|backend| async move {
+        let mut rig = Rig::start(backend, &[]).await;
+        let ids: Vec<String> = (0..4).map(|i| format!("race-{i}")).collect();
+        for id in &ids {
+            rig.faults.crash_at_commit(id, completes_pay);
+        }
+        for id in &ids {
+            rig.stripe_pay(id, "9.00")
+                .await
+                .problem(503, "STORE_UNAVAILABLE");
+            rig.crash();
+            rig.restart().await;
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        for id in &ids {
+            let (retried, checked) =
+                tokio::join!(rig.stripe_pay(id, "9.00"), rig.check("stripe", id));
+            assert!(checked.status < 500, "{backend:?}: {}", checked.text);
+            let result = retried.json()["result"].clone();
+            let state = rig.status("stripe", id).await["status"].clone();
+            match result.as_str() {
+                Some("REDIRECT_TO_URL") => assert_eq!(state, "PENDING", "{backend:?} {id}"),
+                Some("KO") => assert_eq!(state, "FAILED", "{backend:?} {id}"),
+                other => panic!("{backend:?} {id}: {other:?} {}", retried.text),
+            }
+        }
+        assert_eq!(rig.stripe.charges(), 0);
     })
     .await;
 }
@@ -357,6 +398,9 @@ async fn a_lost_refund_answer_converges_after_check() {
         assert_eq!(rig.stripe_refunded(&session), 500);
         assert_eq!(rig.stripe_refunded(&never), 0);
 
+        // A check settles only refunds whose request is over: older than the pay lock (1 s
+        // here), which outlasts any provider timeout. Before that, one may still be in flight.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
         for (provider, id, refunded) in [
             ("sandbox", "lost-rf-sbx", "4.00"),
             ("stripe", "lost-rf-st", "5.00"),

@@ -128,7 +128,9 @@ impl App {
                 let amount = match reservation {
                     // Settled since (by a check or the reconciler): answer from the record.
                     Reservation::Settled(outcome) => {
-                        return self.settle(payment, &refund_id, &outcome, &claim, route).await
+                        return self
+                            .settle(payment, &refund_id, &outcome, &claim, route)
+                            .await
                     }
                     Reservation::Retried(_) if !provider.refunds_are_idempotent() => {
                         return Err(AppError::RefundOutcomeUnknown)

@@ -60,13 +60,16 @@ impl App {
                     }
                 }
                 let moved = p.observe(status.state, &status.description, now);
+                let corrected = status
+                    .captured_minor
+                    .is_some_and(|minor| p.record_captured(minor, now));
                 if moved && p.state.api_status() != ApiStatus::Pending {
                     let event = EventType::for_state(p.state);
                     change
                         .events
                         .push(NotificationEvent::next_for(p, event, now));
                 }
-                if !moved && change.map_provider_id.is_none() {
+                if !moved && !corrected && change.map_provider_id.is_none() {
                     return Ok(None);
                 }
                 Ok(Some(change))
@@ -104,8 +107,16 @@ impl App {
                     state: PaymentState::Failed,
                     description: "The provider never received this payment".into(),
                     provider_payment_id: None,
+                    captured_minor: None,
                 };
                 self.apply_status(payment, status).await
+            }
+            Err(ProviderError::NotFound)
+                if payment.state == PaymentState::Initiated
+                    && payment.claim.state == ClaimState::InProgress
+                    && now_ms() >= payment.claim.lock_expires_at =>
+            {
+                self.settle_abandoned_pay(payment).await
             }
             Err(e) => Err(AppError::from_provider(provider.name(), e)),
         }
@@ -133,7 +144,10 @@ impl App {
             };
             let (next, changed) = self
                 .update(payment, |p, now| {
-                    if p.unsettled_refunds(i64::MAX).iter().all(|r| r.id != refund.id) {
+                    if p.unsettled_refunds(i64::MAX)
+                        .iter()
+                        .all(|r| r.id != refund.id)
+                    {
                         return Ok(None); // settled meanwhile
                     }
                     let mut change = Change::new(());

@@ -5,7 +5,8 @@ use crate::error::Problem;
 use crate::idempotency::Reply;
 use crate::{App, AppError, Change};
 use pgm_core::clock::now_ms;
-use pgm_core::payment::{NewPayment, PayDuplicate};
+use pgm_core::event::{EventType, NotificationEvent};
+use pgm_core::payment::{ClaimState, NewPayment, PayDuplicate};
 use pgm_core::wire::{PayCommand, PayRequest, PayResponse, PayResult};
 use pgm_core::{Payment, PaymentKind, PaymentState};
 use pgm_providers::{Operation, PayOutcome, Provider, ProviderError};
@@ -208,6 +209,44 @@ impl App {
             })
             .await?;
         Ok(reply.expect("pay always writes"))
+    }
+}
+
+impl App {
+    /// Settles a pay that died holding its claim before the provider knew of the payment (the
+    /// provider says it has none, and the claim's lock has run out): it failed, and its claim
+    /// is completed with that answer. Atomic with the claim check, so a takeover that claimed
+    /// the payment first (moving its version and lock) is never overwritten, and one that comes
+    /// later replays the failure instead of charging.
+    pub(crate) async fn settle_abandoned_pay(
+        &self,
+        payment: Payment,
+    ) -> Result<(Payment, bool), AppError> {
+        let (payment, settled) = self
+            .update(payment, |p, now| {
+                let abandoned = p.state == PaymentState::Initiated
+                    && p.claim.state == ClaimState::InProgress
+                    && now >= p.claim.lock_expires_at;
+                if !abandoned {
+                    return Ok(None);
+                }
+                p.observe(
+                    PaymentState::Failed,
+                    "The pay request ended before the provider received it",
+                    now,
+                );
+                let reply = Reply::json(&pay_response(p));
+                p.complete_claim(reply.stored(), true);
+                let mut change = Change::new(());
+                change.events.push(NotificationEvent::next_for(
+                    p,
+                    EventType::for_state(p.state),
+                    now,
+                ));
+                Ok(Some(change))
+            })
+            .await?;
+        Ok((payment, settled.is_some()))
     }
 }
 

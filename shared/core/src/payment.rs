@@ -292,6 +292,30 @@ impl Payment {
         true
     }
 
+    /// Records what the provider says it captured, when that differs from what we hold (a
+    /// partial capture whose answer was lost was taken to be the full amount). Returns whether
+    /// it changed anything. An amount the payment cannot have (above the authorised amount, or
+    /// below what was refunded or is being refunded) is ignored.
+    pub fn record_captured(&mut self, minor: i64, now: i64) -> bool {
+        let reserved: i64 = self
+            .refunds
+            .iter()
+            .filter(|r| r.state == RefundState::Reserved)
+            .map(|r| r.amount_minor)
+            .sum();
+        let possible = self.refunded_minor + reserved..=self.amount.minor();
+        if self.state != PaymentState::Captured
+            || minor == self.captured_minor
+            || minor <= 0
+            || !possible.contains(&minor)
+        {
+            return false;
+        }
+        self.captured_minor = minor;
+        self.updated_at = now;
+        true
+    }
+
     /// Captures a pre-authorised payment, for at most the authorised amount.
     pub fn capture(&mut self, amount: Money, now: i64) -> Result<(), PaymentError> {
         if self.state != PaymentState::Authorized {
@@ -484,8 +508,14 @@ mod tests {
             "not captured yet"
         );
         assert!(p.observe(PaymentState::Captured, "ok", 2));
-        assert_eq!(p.reserve_refund("r1", Some(eur(400)), false, 3).unwrap(), eur(400));
-        assert_eq!(p.reserve_refund("r2", Some(eur(400)), false, 3).unwrap(), eur(400));
+        assert_eq!(
+            p.reserve_refund("r1", Some(eur(400)), false, 3).unwrap(),
+            eur(400)
+        );
+        assert_eq!(
+            p.reserve_refund("r2", Some(eur(400)), false, 3).unwrap(),
+            eur(400)
+        );
         // Both still in flight: only 200 remain.
         assert_eq!(
             p.reserve_refund("r3", Some(eur(300)), false, 3),
@@ -500,6 +530,56 @@ mod tests {
         p.settle_refund("r4", true, None, 5).unwrap();
         assert_eq!(p.refunded(), eur(1000));
         assert!(p.reserve_refund("r5", None, false, 6).is_err());
+    }
+
+    #[test]
+    fn a_refund_id_is_reserved_once() {
+        let mut p = payment(1000);
+        p.observe(PaymentState::Captured, "ok", 2);
+        p.reserve_refund("r1", Some(eur(100)), true, 3).unwrap();
+        p.settle_refund("r1", true, None, 4).unwrap();
+        assert_eq!(
+            p.reserve_refund("r1", Some(eur(100)), true, 5),
+            Err(PaymentError::DuplicateRefund("r1".into()))
+        );
+        assert_eq!(p.refunds.len(), 1);
+    }
+
+    #[test]
+    fn a_checkable_reserved_refund_awaits_news_until_settled() {
+        let mut p = payment(1000);
+        assert!(p.awaits_news(), "initiated");
+        p.observe(PaymentState::Captured, "ok", 2);
+        assert!(!p.awaits_news());
+        p.reserve_refund("unchecked", Some(eur(100)), false, 3)
+            .unwrap();
+        assert!(!p.awaits_news(), "nobody can ask the provider about it");
+        p.reserve_refund("checked", Some(eur(100)), true, 4)
+            .unwrap();
+        assert!(p.awaits_news());
+        assert!(
+            p.unsettled_refunds(4).is_empty(),
+            "its request may be running"
+        );
+        assert_eq!(p.unsettled_refunds(5)[0].id, "checked");
+        p.settle_refund("checked", false, None, 6).unwrap();
+        assert!(!p.awaits_news());
+    }
+
+    #[test]
+    fn what_the_provider_says_was_captured_corrects_a_full_capture_taken_for_granted() {
+        let mut p = payment(3000);
+        assert!(!p.record_captured(2000, 2), "not captured");
+        p.observe(PaymentState::Captured, "ok", 2);
+        assert_eq!(p.captured_minor, 3000);
+        assert!(p.record_captured(2000, 3));
+        assert_eq!(p.refundable(), eur(2000));
+        assert!(!p.record_captured(2000, 4), "nothing new");
+        assert!(!p.record_captured(3001, 4), "above the authorisation");
+        p.reserve_refund("r1", Some(eur(1500)), false, 5).unwrap();
+        assert!(!p.record_captured(1000, 6), "below what is being refunded");
+        assert!(!p.record_captured(0, 6));
+        assert_eq!(p.captured_minor, 2000);
     }
 
     #[test]

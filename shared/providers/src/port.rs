@@ -79,6 +79,9 @@ pub struct StatusOutcome {
     pub description: String,
     /// Set when the provider reveals an id we did not know (e.g. after a lost pay answer).
     pub provider_payment_id: Option<String>,
+    /// Minor units the provider says it captured, where it says (a partial capture whose
+    /// answer was lost). `None`: a captured payment is taken to be captured in full.
+    pub captured_minor: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

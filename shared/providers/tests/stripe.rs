@@ -666,7 +666,10 @@ async fn refund_status_finds_our_refund_by_its_id_through_every_page_of_the_list
         newest.provider_refund_id.as_deref(),
         Some(mock.refunds()[149].id.as_str())
     );
-    assert_eq!(stripe.refund_status(&p, "rf-never-sent").await.unwrap(), None);
+    assert_eq!(
+        stripe.refund_status(&p, "rf-never-sent").await.unwrap(),
+        None
+    );
     let lists: Vec<String> = mock
         .requests()
         .iter()

@@ -1252,7 +1252,9 @@ fn list_refunds(books: &Books, params: &Params) -> Answer {
         Err(a) => return a,
     };
     let matches = |r: &&MockRefund| {
-        params.get("payment_intent").is_none_or(|pi| r.payment_intent == pi)
+        params
+            .get("payment_intent")
+            .is_none_or(|pi| r.payment_intent == pi)
             && params
                 .get("charge")
                 .is_none_or(|c| r.object["charge"].as_str() == Some(c))

@@ -402,6 +402,9 @@ impl Provider for Gestpay {
             state,
             description,
             provider_payment_id: detail.payment_id.filter(|id| !id.is_empty()),
+            // payment/detail's events carry amounts, but which of them a partial capture is
+            // is not documented well enough to trust: the full amount is assumed.
+            captured_minor: None,
         })
     }
 

@@ -444,6 +444,8 @@ impl Provider for Sandbox {
                 ChargeStatus::Authorized => "Transaction authorised".into(),
                 _ => charge.description.clone(),
             },
+            captured_minor: (charge.status == ChargeStatus::Captured)
+                .then_some(charge.captured_minor),
             provider_payment_id: Some(charge.id),
         })
     }
@@ -500,6 +502,7 @@ impl Provider for Sandbox {
                     _ => "Transaction pending".into(),
                 },
                 provider_payment_id: Some(body.charge_id),
+                captured_minor: None,
             }),
             ack: CallbackAck::default(),
         })

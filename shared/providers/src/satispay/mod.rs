@@ -453,6 +453,8 @@ impl Provider for Satispay {
             state,
             description: description.to_owned(),
             provider_payment_id: Some(found.id),
+            // Satispay payments are taken in full when accepted.
+            captured_minor: None,
         })
     }
 

@@ -99,6 +99,8 @@ fn outcome(state: PaymentState, description: impl Into<String>, token: &str) -> 
         state,
         description: description.into(),
         provider_payment_id: Some(token.to_owned()),
+        // PGM captures Scalapay orders in full.
+        captured_minor: None,
     }
 }
 

@@ -99,14 +99,10 @@ fn outcome(state: PaymentState, description: &str, session_id: &str) -> StatusOu
         state,
         description: description.to_owned(),
         provider_payment_id: Some(session_id.to_owned()),
+        captured_minor: None,
     }
 }
 
-/// Where a session stands, from its `status`, `payment_status` and (when known) its
-/// PaymentIntent. PGM v2 maps `open/unpaid` → PENDING, `complete/paid` → ACCEPTED,
-/// `expired/unpaid` → FAILED; the PaymentIntent adds what v2 did not have: an authorisation
-/// awaiting capture, a released one, and a delayed payment that failed. Anything else stays
-/// pending: an unknown value must never read as money taken.
 /// `pending` and `requires_action` are accepted refunds that Stripe completes later; only
 /// `failed` and `canceled` are refunds that will not happen.
 fn refund_outcome(refund: Refund) -> RefundOutcome {
@@ -118,6 +114,11 @@ fn refund_outcome(refund: Refund) -> RefundOutcome {
     }
 }
 
+/// Where a session stands, from its `status`, `payment_status` and (when known) its
+/// PaymentIntent. PGM v2 maps `open/unpaid` → PENDING, `complete/paid` → ACCEPTED,
+/// `expired/unpaid` → FAILED; the PaymentIntent adds what v2 did not have: an authorisation
+/// awaiting capture, a released one, and a delayed payment that failed. Anything else stays
+/// pending: an unknown value must never read as money taken.
 fn session_state(session: &CheckoutSession, intent: Option<&PaymentIntent>) -> StatusOutcome {
     let status = session.status.as_deref().unwrap_or_default();
     let paid = session.payment_status.as_deref().unwrap_or_default();
@@ -145,7 +146,13 @@ fn session_state(session: &CheckoutSession, intent: Option<&PaymentIntent>) -> S
             "Stripe reports a state the PGM does not know yet",
         ),
     };
-    outcome(state, description, &session.id)
+    StatusOutcome {
+        // What a (possibly partial) capture took; unknown when the intent is not expanded.
+        captured_minor: intent
+            .filter(|_| state == PaymentState::Captured)
+            .and_then(|pi| pi.amount_received),
+        ..outcome(state, description, &session.id)
+    }
 }
 
 /// Stripe ids are `[A-Za-z0-9_]`; anything else cannot be one and must not reach a URL path.

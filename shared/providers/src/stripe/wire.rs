@@ -183,6 +183,9 @@ pub struct PaymentIntent {
     /// `requires_payment_method`, `requires_confirmation`, `requires_action`, `processing`,
     /// `requires_capture`, `canceled` or `succeeded`.
     pub status: String,
+    /// Minor units captured: less than `amount` after a partial capture.
+    #[serde(default)]
+    pub amount_received: Option<i64>,
 }
 
 /// A Refund (`object: "refund"`).
