@@ -593,6 +593,7 @@ mod tests {
         PaymentIntent {
             id: "pi_1".into(),
             status: status.into(),
+            amount_received: None,
         }
     }
 
