@@ -19,6 +19,7 @@ import json
 import os
 import random
 import time
+import urllib.parse
 
 import schemathesis
 
@@ -95,7 +96,8 @@ def before_call(ctx, case, kwargs):
                 case.headers = {**(case.headers or {}), "Sandbox-Signature": f"t={t},v1={sign(raw, t)}"}
             else:
                 query = {**sandbox_callback_body(), "t": str(t)}
-                signed = "&".join(f"{k}={v}" for k, v in query.items())
+                # Signed as it goes on the wire: percent-encoded the way the client encodes it.
+                signed = urllib.parse.urlencode(query)
                 query["v1"] = sign(signed.encode(), t)
                 case.query = query
 
