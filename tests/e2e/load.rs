@@ -128,6 +128,7 @@ fn minor(decimal: &Value) -> i64 {
 /// What the generator saw acknowledged for one order.
 #[derive(Debug, Default, Clone)]
 struct Acknowledged {
+    answered: bool,
     payment_id: Option<String>,
     /// Captured according to an acknowledged `OK`.
     paid_minor: i64,
@@ -216,7 +217,7 @@ impl Load {
             self.check_pay_answer(order, answer, &mut ack);
         }
         assert!(
-            ack.payment_id.is_some(),
+            ack.answered,
             "{}: no pay was answered: {answers:?}",
             order.id
         );
@@ -316,10 +317,11 @@ impl Load {
         let expected = if order.approved { "OK" } else { "KO" };
         assert_eq!(body["result"], expected, "{}: {}", order.id, answer.text);
         let payment_id = body["paymentID"].as_str().map(str::to_owned);
-        match &ack.payment_id {
-            Some(seen) => assert_eq!(Some(seen), payment_id.as_ref(), "{}", order.id),
-            None => ack.payment_id = payment_id.or(Some(String::new())),
+        if ack.answered {
+            assert_eq!(ack.payment_id, payment_id, "{}: same paymentID", order.id);
         }
+        ack.answered = true;
+        ack.payment_id = payment_id;
         if order.approved {
             ack.paid_minor = order.amount_minor;
         }
@@ -371,57 +373,60 @@ impl Load {
             }
         }
     }
-
-    /// Compares one order's acknowledged ledger with the PGM's store and the sandbox's books.
-    async fn verify(&self, order: &Order, ack: &Acknowledged) -> (i64, i64) {
-        let status = self.pgm.status_of(&order.id).await;
-        let charges = self.pgm.sandbox_charges(&order.id).await;
-        if order.approved {
-            assert_eq!(
-                (status["state"].as_str(), status["paymentID"].as_str()),
-                (Some("CAPTURED"), ack.payment_id.as_deref()),
-                "{}: {status}",
-                order.id
-            );
-            assert_eq!(charges.len(), 1, "{}: charged once: {charges:?}", order.id);
-            let charge = &charges[0];
-            let refunded: i64 = charge["refunds"]
-                .as_array()
-                .expect("refunds")
-                .iter()
-                .map(|r| r["amount_minor"].as_i64().expect("amount_minor"))
-                .sum();
-            assert_eq!(charge["captured_minor"], ack.paid_minor, "{}", order.id);
-            assert_eq!(
-                refunded, ack.refunded_minor,
-                "{}: sandbox refunds",
-                order.id
-            );
-        } else {
-            assert_eq!(status["state"], "FAILED", "{}: {status}", order.id);
-            assert!(
-                charges.iter().all(|c| c["captured_minor"] == 0
-                    && c["refunds"].as_array().is_some_and(Vec::is_empty)),
-                "{}: a declined order moved money: {charges:?}",
-                order.id
-            );
-        }
-        let captured = minor(&status["capturedAmount"]);
-        let refunded = minor(&status["refundedAmount"]);
-        assert_eq!(captured, ack.paid_minor, "{}: stored captured", order.id);
-        assert_eq!(
-            refunded, ack.refunded_minor,
-            "{}: stored refunded",
-            order.id
-        );
-        (captured, refunded)
-    }
 }
 
-/// Runs `work` over every order with `concurrency` clients at once, in order of index.
+/// Compares one order's acknowledged ledger with the PGM's store and the sandbox's books.
+async fn verify(pgm: &TestServer, order: &Order, ack: &Acknowledged) -> (i64, i64) {
+    let status = pgm.status_of(&order.id).await;
+    let charges = pgm.sandbox_charges(&order.id).await;
+    if order.approved {
+        assert_eq!(
+            (status["state"].as_str(), status["paymentID"].as_str()),
+            (Some("CAPTURED"), ack.payment_id.as_deref()),
+            "{}: {status}",
+            order.id
+        );
+        assert_eq!(charges.len(), 1, "{}: charged once: {charges:?}", order.id);
+        let charge = &charges[0];
+        let refunded: i64 = charge["refunds"]
+            .as_array()
+            .expect("refunds")
+            .iter()
+            .map(|r| r["amount_minor"].as_i64().expect("amount_minor"))
+            .sum();
+        assert_eq!(charge["captured_minor"], ack.paid_minor, "{}", order.id);
+        assert_eq!(
+            refunded, ack.refunded_minor,
+            "{}: sandbox refunds",
+            order.id
+        );
+    } else {
+        assert_eq!(status["state"], "FAILED", "{}: {status}", order.id);
+        assert!(
+            charges
+                .iter()
+                .all(|c| c["captured_minor"] == 0
+                    && c["refunds"].as_array().is_some_and(Vec::is_empty)),
+            "{}: a declined order moved money: {charges:?}",
+            order.id
+        );
+    }
+    let captured = minor(&status["capturedAmount"]);
+    let refunded = minor(&status["refundedAmount"]);
+    assert_eq!(captured, ack.paid_minor, "{}: stored captured", order.id);
+    assert_eq!(
+        refunded, ack.refunded_minor,
+        "{}: stored refunded",
+        order.id
+    );
+    (captured, refunded)
+}
+
+/// Runs `work` over every order (with its index) with `concurrency` clients at once; the
+/// results come back in order of index.
 async fn for_each_order<F, Fut, T>(orders: &Arc<Vec<Order>>, concurrency: usize, work: F) -> Vec<T>
 where
-    F: Fn(Order) -> Fut + Clone + Send + 'static,
+    F: Fn(usize, Order) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = T> + Send,
     T: Send + 'static,
 {
@@ -434,7 +439,7 @@ where
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(order) = orders.get(i) else { break };
-                done.push((i, work(order.clone()).await));
+                done.push((i, work(i, order.clone()).await));
             }
             done
         }));
@@ -462,7 +467,7 @@ async fn a_bounded_load_loses_nothing_and_never_answers_5xx() {
     let started = Instant::now();
     let acks = for_each_order(&orders, concurrency, {
         let load = load.clone();
-        move |order| {
+        move |_, order| {
             let load = load.clone();
             async move { load.run(&order).await }
         }
@@ -470,13 +475,17 @@ async fn a_bounded_load_loses_nothing_and_never_answers_5xx() {
     .await;
     let load_time = started.elapsed();
 
+    // Acknowledged means durable: the books are read from a PGM restarted on the same data.
+    let Load { pgm, tally } = Arc::into_inner(load).expect("the load clients are done");
+    let tally = tally.into_inner().expect("tally");
+    let pgm = Arc::new(TestServer::start_in(pgm.shut_down(), &[]).await);
     let verified = Instant::now();
+    let acks = Arc::new(acks);
     let stored = for_each_order(&orders, concurrency, {
-        let (load, acks) = (load.clone(), Arc::new(acks.clone()));
-        move |order| {
-            let (load, acks) = (load.clone(), acks.clone());
-            let index: usize = order.id["load-".len()..].parse().expect("index");
-            async move { load.verify(&order, &acks[index]).await }
+        let (pgm, acks) = (pgm.clone(), acks.clone());
+        move |i, order| {
+            let (pgm, acks) = (pgm.clone(), acks.clone());
+            async move { verify(&pgm, &order, &acks[i]).await }
         }
     })
     .await;
@@ -485,7 +494,6 @@ async fn a_bounded_load_loses_nothing_and_never_answers_5xx() {
     let acknowledged_refunded: i64 = acks.iter().map(|a| a.refunded_minor).sum();
     let stored_paid: i64 = stored.iter().map(|(p, _)| p).sum();
     let stored_refunded: i64 = stored.iter().map(|(_, r)| r).sum();
-    let tally = load.tally.lock().unwrap();
     let requests: u64 = tally.answers.values().sum();
     println!(
         "load: {pays} orders, {requests} requests at {concurrency} concurrent in {:.1} s \
