@@ -129,6 +129,15 @@ async fn bad_refunds_checks_and_sessions_are_4xx_problems() {
     pgm.get("/sandbox/check?shopTransactionId=")
         .await
         .problem(400, "VALIDATION_FAILED");
+    // Both spellings of one query parameter are refused (the document says so), not guessed.
+    for query in [
+        "shopTransactionId=b-paid&shopTransactionID=b-paid",
+        "paymentId=x&paymentID=x",
+    ] {
+        pgm.get(&format!("/sandbox/status?{query}"))
+            .await
+            .problem(400, "VALIDATION_FAILED");
+    }
     pgm.get("/sandbox/status?shopTransactionId=nope")
         .await
         .problem(404, "PAYMENT_NOT_FOUND");

@@ -619,6 +619,15 @@ async fn every_operation_answers_as_documented() {
     api.post(RECURRENT, recurrent, &no_details)
         .await
         .problem(400, "VALIDATION_FAILED");
+    // Both spellings of previousPaymentID: the server refuses it, so the document must too
+    // (found by scripts/fuzz-api: the document allowed it).
+    let both_spellings = json!({"amount": "9.99", "shopTransactionID": "o-rec-5",
+        "recurrenceDetails": {"previousPaymentID": "sbx_a", "previousPaymentId": "sbx_a"}});
+    c.assert_request("POST", RECURRENT, &both_spellings, false);
+    c.assert_request("POST", PAY, &both_spellings, false);
+    api.post(RECURRENT, recurrent, &both_spellings)
+        .await
+        .problem(400, "VALIDATION_FAILED");
     // The provider needs a token for a later instalment: a final 400, replayed to duplicates.
     let tokenless = json!({"amount": "9.99", "shopTransactionID": "o-rec-4", "recurrenceDetails": {"isFirstInstallment": false}});
     let refused = api.post(RECURRENT, recurrent, &tokenless).await;
