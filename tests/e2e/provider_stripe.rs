@@ -628,16 +628,16 @@ async fn a_refund_that_never_reached_stripe_is_released_by_the_reconciler() {
     paid(&s, "st-lost-request", "20.00").await;
     s.mock.server.faults.push(Fault::Delay(Duration::ZERO));
     s.mock.server.faults.push(Fault::Reset);
-    let first = s
-        .pgm
-        .send(
+    let whole_with_key = || {
+        s.pgm.send(
             s.pgm
                 .client
                 .post(format!("{}/stripe/stripe/refund", s.pgm.url))
                 .header("idempotency-key", "refund-st-never-1")
                 .json(&json!({"shopTransactionID": "st-lost-request", "amount": "20.00"})),
         )
-        .await;
+    };
+    let first = whole_with_key().await;
     first.problem(502, "PROVIDER_UNAVAILABLE");
     assert!(s.mock.refunds().is_empty());
 
@@ -658,16 +658,7 @@ async fn a_refund_that_never_reached_stripe_is_released_by_the_reconciler() {
         "20.00"
     );
     // The first request, retried with its key, learns it failed; nothing is sent again.
-    let retried = s
-        .pgm
-        .send(
-            s.pgm
-                .client
-                .post(format!("{}/stripe/stripe/refund", s.pgm.url))
-                .header("idempotency-key", "refund-st-never-1")
-                .json(&json!({"shopTransactionID": "st-lost-request", "amount": "20.00"})),
-        )
-        .await;
+    let retried = whole_with_key().await;
     assert_eq!(retried.status, 200, "{}", retried.text);
     assert_eq!(retried.json()["result"], "KO", "{}", retried.text);
     assert_eq!(s.mock.refunds().len(), 1);

@@ -297,13 +297,7 @@ impl Payment {
     /// it changed anything. An amount the payment cannot have (above the authorised amount, or
     /// below what was refunded or is being refunded) is ignored.
     pub fn record_captured(&mut self, minor: i64, now: i64) -> bool {
-        let reserved: i64 = self
-            .refunds
-            .iter()
-            .filter(|r| r.state == RefundState::Reserved)
-            .map(|r| r.amount_minor)
-            .sum();
-        let possible = self.refunded_minor + reserved..=self.amount.minor();
+        let possible = self.refunded_minor + self.reserved_minor()..=self.amount.minor();
         if self.state != PaymentState::Captured
             || minor == self.captured_minor
             || minor <= 0
@@ -357,15 +351,18 @@ impl Payment {
             .collect()
     }
 
-    /// What can still be refunded: captured less refunded less refunds in flight.
-    pub fn refundable(&self) -> Money {
-        let reserved: i64 = self
-            .refunds
+    /// Refunds in flight: reserved, not yet settled.
+    fn reserved_minor(&self) -> i64 {
+        self.refunds
             .iter()
             .filter(|r| r.state == RefundState::Reserved)
             .map(|r| r.amount_minor)
-            .sum();
-        let minor = (self.captured_minor - self.refunded_minor - reserved).max(0);
+            .sum()
+    }
+
+    /// What can still be refunded: captured less refunded less refunds in flight.
+    pub fn refundable(&self) -> Money {
+        let minor = (self.captured_minor - self.refunded_minor - self.reserved_minor()).max(0);
         Money::from_minor(minor, self.amount.currency()).expect("never above the captured amount")
     }
 
