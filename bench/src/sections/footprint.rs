@@ -1,0 +1,338 @@
+//! 5. Size and memory: each function's zip (arm64, as deployed) and its peak RSS serving
+//! `requests` invocations through the Runtime API, against moto; pgm-local's peak RSS serving
+//! the same number of HTTP requests.
+
+use crate::deployment::{Deployed, Deployment};
+use crate::events::{self, HttpAnswer, HttpRequest};
+use crate::http_fronts::{FunctionUrl, Receiver};
+use crate::local::LocalPgm;
+use crate::sqs_poller;
+use crate::stats::mib;
+use crate::{Bench, FUNCTIONS, HELLO};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+struct Measured {
+    served: String,
+    peak_kib: u64,
+}
+
+async fn serve_all(
+    deployed: &Deployed,
+    events: impl IntoIterator<Item = Value>,
+    ok: impl Fn(&HttpAnswer) -> bool,
+) -> Result<Vec<HttpAnswer>, String> {
+    let mut answers = Vec::new();
+    for event in events {
+        let answer = HttpAnswer::read(&deployed.function.invoke(&event).await?);
+        if !ok(&answer) {
+            return Err(format!(
+                "{}: unexpected answer {} {}",
+                deployed.function.name, answer.status, answer.text
+            ));
+        }
+        answers.push(answer);
+    }
+    Ok(answers)
+}
+
+fn peak(deployed: &Deployed, served: String) -> Result<Measured, String> {
+    Ok(Measured {
+        served,
+        peak_kib: deployed
+            .function
+            .peak_rss_kib()
+            .ok_or_else(|| format!("{}: no VmHWM", deployed.function.name))?,
+    })
+}
+
+fn result_is(value: &'static str) -> impl Fn(&HttpAnswer) -> bool {
+    move |a| a.status == 200 && a.body["result"] == value
+}
+
+async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
+    let n = bench.requests;
+    let moto = bench.moto().await;
+    let receiver = Receiver::start().await?;
+    let mut function_url = FunctionUrl::bind().await?;
+    let deployment = Deployment::new(
+        &moto,
+        &bench.bin_dir,
+        "footprint",
+        &function_url.url,
+        &receiver.url,
+    );
+    deployment.create_resources().await?;
+    let mut measured = BTreeMap::new();
+
+    let hello = deployment.deploy(HELLO).await?;
+    serve_all(&hello, (0..n).map(|_| events::unrouted()), |a| {
+        a.status == 200
+    })
+    .await?;
+    measured.insert(HELLO.to_owned(), peak(&hello, format!("{n} HTTP events"))?);
+    drop(hello);
+
+    let pay = deployment.deploy("pgm-pay").await?;
+    let redirects = serve_all(
+        &pay,
+        (0..n).map(|i| {
+            events::pay(&json!({"amount": "10.00", "shopTransactionID": format!("fp-3ds-{i}"), "creditCardToken": "tok_3ds"}))
+        }),
+        result_is("REDIRECT_TO_URL"),
+    )
+    .await?;
+    measured.insert(
+        "pgm-pay".into(),
+        peak(&pay, format!("{n} pays (3-D Secure)"))?,
+    );
+    eprintln!("footprint: pay done");
+    // Not measured: the authorised payments the confirm function captures.
+    serve_all(
+        &pay,
+        (0..n).map(|i| {
+            events::pay(
+                &json!({"amount": "10.00", "shopTransactionID": format!("fp-man-{i}"),
+                "creditCardToken": "tok_ok", "providerData": {"captureMethod": "manual"}}),
+            )
+        }),
+        result_is("OK"),
+    )
+    .await?;
+    drop(pay);
+
+    let page = deployment.deploy("pgm-callback").await?;
+    let callback = deployment.deploy("pgm-callback").await?;
+    function_url.serve(callback.function.clone());
+    let approvals: Vec<Value> = redirects
+        .iter()
+        .map(|r| {
+            let path = r.body["redirectToUrl"]
+                .as_str()
+                .and_then(|u| u.strip_prefix(&function_url.url))
+                .unwrap_or_default();
+            events::function_url(
+                &HttpRequest::post_form(path, "decision=approve"),
+                function_url.host(),
+            )
+        })
+        .collect();
+    serve_all(&page, approvals, |a| a.status == 200).await?;
+    measured.insert(
+        "pgm-callback (3DS page)".into(),
+        peak(&page, format!("{n} Approves on the hosted 3DS page"))?,
+    );
+    measured.insert(
+        "pgm-callback (callbacks)".into(),
+        peak(&callback, format!("{n} signed sandbox callbacks"))?,
+    );
+    drop(page);
+    eprintln!("footprint: callback done");
+
+    let status = deployment.deploy("pgm-status").await?;
+    serve_all(
+        &status,
+        (0..n).map(|i| events::observe("status", &format!("fp-3ds-{i}"))),
+        |a| a.status == 200 && a.body["status"] == "ACCEPTED",
+    )
+    .await?;
+    measured.insert(
+        "pgm-status".into(),
+        peak(&status, format!("{n} status requests"))?,
+    );
+    drop(status);
+
+    let check = deployment.deploy("pgm-check").await?;
+    serve_all(
+        &check,
+        (0..n).map(|i| events::observe("check", &format!("fp-3ds-{i}"))),
+        |a| a.status == 200,
+    )
+    .await?;
+    measured.insert("pgm-check".into(), peak(&check, format!("{n} checks"))?);
+    drop(check);
+
+    let refund = deployment.deploy("pgm-refund").await?;
+    serve_all(
+        &refund,
+        (0..n).map(|i| {
+            events::amend(
+                "refund",
+                &json!({"shopTransactionID": format!("fp-3ds-{i}"), "amount": "4.00"}),
+            )
+        }),
+        result_is("OK"),
+    )
+    .await?;
+    measured.insert(
+        "pgm-refund".into(),
+        peak(&refund, format!("{n} partial refunds"))?,
+    );
+    drop(refund);
+
+    let confirm = deployment.deploy("pgm-confirm").await?;
+    serve_all(
+        &confirm,
+        (0..n).map(|i| {
+            events::amend(
+                "confirm",
+                &json!({"shopTransactionID": format!("fp-man-{i}")}),
+            )
+        }),
+        result_is("OK"),
+    )
+    .await?;
+    measured.insert(
+        "pgm-confirm".into(),
+        peak(&confirm, format!("{n} confirms"))?,
+    );
+    drop(confirm);
+    eprintln!("footprint: status, check, refund, confirm done");
+
+    let session = deployment.deploy("pgm-session").await?;
+    serve_all(
+        &session,
+        (0..n).map(|i| {
+            events::session(
+                "open",
+                &json!({"shopTransactionID": format!("fp-ses-{i}"), "amount": "20.00"}),
+            )
+        }),
+        |a| a.status == 200,
+    )
+    .await?;
+    measured.insert(
+        "pgm-session".into(),
+        peak(&session, format!("{n} session opens"))?,
+    );
+    drop(session);
+
+    let notifier = deployment.deploy("pgm-notifier").await?;
+    let client = reqwest::Client::new();
+    let arn = sqs_poller::queue_arn(&deployment.queue_url);
+    let (mut delivered, mut batches) = (0u64, 0u64);
+    while delivered < n {
+        let batch = sqs_poller::receive(&client, &moto, &deployment.queue_url).await?;
+        if batch.is_empty() {
+            return Err(format!("notifier: the queue ran dry after {delivered}"));
+        }
+        let answer = notifier
+            .function
+            .invoke(&events::sqs_batch(&batch, &arn))
+            .await?;
+        if answer != json!({"batchItemFailures": []}) {
+            return Err(format!("notifier: {answer}"));
+        }
+        delivered += sqs_poller::finish(&client, &moto, &deployment.queue_url, &batch, &answer)
+            .await? as u64;
+        batches += 1;
+    }
+    measured.insert(
+        "pgm-notifier".into(),
+        peak(
+            &notifier,
+            format!("{delivered} notifications in {batches} SQS batches"),
+        )?,
+    );
+    drop(notifier);
+
+    let reconciler = deployment.deploy("pgm-reconciler").await?;
+    for _ in 0..n {
+        reconciler.function.invoke(&events::scheduled()).await?;
+    }
+    measured.insert(
+        "pgm-reconciler".into(),
+        peak(&reconciler, format!("{n} passes"))?,
+    );
+    eprintln!("footprint: session, notifier, reconciler done");
+    Ok(measured)
+}
+
+async fn local(bench: &Bench) -> Result<Measured, String> {
+    let n = bench.requests;
+    let pgm = LocalPgm::start(
+        &bench.bin_dir.join("pgm-local"),
+        &bench.data_dir,
+        &[("ENABLED_PROVIDERS", "sandbox")],
+    )
+    .await?;
+    let http = reqwest::Client::new();
+    for i in 0..n {
+        let id = format!("fp-local-{}", i / 2);
+        let answer = if i % 2 == 0 {
+            http.post(format!("{}/sandbox/credit-cards/pay", pgm.url))
+                .json(&json!({"amount": "10.00", "shopTransactionID": id, "creditCardToken": "tok_ok"}))
+                .send()
+                .await
+        } else {
+            http.get(format!("{}/sandbox/status?shopTransactionId={id}", pgm.url))
+                .send()
+                .await
+        }
+        .map_err(|e| e.to_string())?;
+        if !answer.status().is_success() {
+            return Err(format!("pgm-local: {}", answer.status()));
+        }
+    }
+    Ok(Measured {
+        served: format!(
+            "{} pays + {} status requests, one at a time",
+            n / 2,
+            n - n / 2
+        ),
+        peak_kib: pgm.peak_rss_kib().ok_or("pgm-local: no VmHWM")?,
+    })
+}
+
+fn file_size(path: &std::path::Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.len())
+}
+
+pub async fn run(bench: &Bench) -> Result<String, String> {
+    let mut measured = lambdas(bench).await?;
+    measured.insert("pgm-local".into(), local(bench).await?);
+
+    let mut out = String::new();
+    out.push_str(
+        "| binary | zip, arm64 (MiB) | x86_64 release binary (MiB) | peak RSS (MiB) | served |\n",
+    );
+    out.push_str("|---|---:|---:|---:|---|\n");
+    let mut names: Vec<String> = vec![HELLO.to_owned()];
+    names.extend(FUNCTIONS.iter().map(|(b, _)| b.to_string()));
+    names.push("pgm-local".into());
+    for name in names {
+        let zip = bench
+            .lambda_dir
+            .as_ref()
+            .and_then(|dir| file_size(&dir.join(&name).join("bootstrap.zip")))
+            .map(|b| format!("{:.2}", b as f64 / 1048576.0))
+            .unwrap_or_else(|| "—".into());
+        let binary = file_size(&bench.bin_dir.join(&name))
+            .map(|b| format!("{:.1}", b as f64 / 1048576.0))
+            .unwrap_or_else(|| "—".into());
+        let instances: Vec<(&String, &Measured)> = measured
+            .iter()
+            .filter(|(k, _)| *k == &name || k.starts_with(&format!("{name} (")))
+            .collect();
+        for (label, m) in instances {
+            out.push_str(&format!(
+                "| {label} | {zip} | {binary} | {} | {} |\n",
+                mib(m.peak_kib),
+                m.served
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "\nPeak RSS is the process's `VmHWM` after serving, one invocation at a time, through \
+         the bench's Runtime API (Lambda functions) or over HTTP (pgm-local, embedded store), \
+         x86_64 release builds; the functions talk to moto through the counting proxy. The \
+         zips are the arm64 `bootstrap.zip` files of `scripts/build-lambdas` (cargo lambda, \
+         release profile{}).\n",
+        if bench.lambda_dir.is_none() {
+            "; not built for this run"
+        } else {
+            ""
+        }
+    ));
+    Ok(out)
+}
