@@ -95,12 +95,19 @@ impl Deployment {
     /// Creates the table and the queues, as the template does (`PGM_CREATE_RESOURCES`, an
     /// emulator-only switch, on one throw-away function), so that no measured init does it.
     pub async fn create_resources(&self) -> Result<(), String> {
+        self.create_table(&self.table).await
+    }
+
+    /// Another table of the same schema (and the queues, already there), for
+    /// [`Deployed::use_shard`].
+    pub async fn create_table(&self, table: &str) -> Result<(), String> {
         let setup = self
             .deploy_with(
                 "pgm-status",
                 &[
                     ("PGM_CREATE_RESOURCES", "1"),
                     ("PGM_DLQ_URL", &self.dlq_url),
+                    ("PGM_TABLE_NAME", table),
                 ],
             )
             .await?;
@@ -109,5 +116,18 @@ impl Deployment {
             .invoke(&crate::events::unrouted())
             .await
             .map(|_| ())
+    }
+
+    pub fn shard_table(&self, shard: u64) -> String {
+        format!("{}-s{shard}", self.table)
+    }
+}
+
+impl Deployed {
+    /// Sends this function's requests for the deployment's table to shard `shard` (see
+    /// [`AwsProxy::route_table`]).
+    pub fn use_shard(&self, deployment: &Deployment, shard: u64) {
+        self.aws
+            .route_table(&deployment.table, Some(deployment.shard_table(shard)));
     }
 }

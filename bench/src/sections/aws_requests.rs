@@ -268,7 +268,8 @@ pub async fn run(bench: &Bench) -> Result<String, String> {
          request, retries included). Requests for the sandbox's own `SBX#…` items are listed \
          apart: a real provider keeps those books at its end. SQS per notification: the \
          function that commits it sends it with one `SendMessageBatch` (up to 10 per commit) \
-         and marks it sent in the outbox (the DynamoDB `DeleteItem`/write in the same row); \
+         then removes it from the outbox (one DynamoDB `DeleteItem` per notification, in the \
+         same row); \
          the notifier makes no SQS request for a delivered notification (Lambda deletes it) and \
          one `ChangeMessageVisibility` for a refused one. Lambda's own poller adds a \
          `ReceiveMessage` and a `DeleteMessageBatch` per batch of up to 10 (played here by the \

@@ -17,18 +17,32 @@ struct Measured {
     peak_kib: u64,
 }
 
-async fn serve_all(
-    deployed: &Deployed,
-    events: impl IntoIterator<Item = Value>,
+/// Payments per moto table. moto copies a whole table for every item of a
+/// `TransactWriteItems` (its rollback backup), so one table of thousands of payments would make
+/// each transaction take seconds; the proxies send each group of payments to its own table
+/// instead (the functions see one table).
+const PER_TABLE: u64 = 10;
+
+/// Invokes `serving[0]` `n` times with `event(i)`, checking each answer; before invocation `i`,
+/// every function in `serving` is routed to the table of payment `i`.
+async fn serve_each(
+    deployment: &Deployment,
+    serving: &[&Deployed],
+    n: u64,
+    event: impl Fn(u64) -> Value,
     ok: impl Fn(&HttpAnswer) -> bool,
 ) -> Result<Vec<HttpAnswer>, String> {
     let mut answers = Vec::new();
-    for event in events {
-        let answer = HttpAnswer::read(&deployed.function.invoke(&event).await?);
+    for i in 0..n {
+        for deployed in serving {
+            deployed.use_shard(deployment, i / PER_TABLE);
+        }
+        let function = &serving[0].function;
+        let answer = HttpAnswer::read(&function.invoke(&event(i)).await?);
         if !ok(&answer) {
             return Err(format!(
                 "{}: unexpected answer {} {}",
-                deployed.function.name, answer.status, answer.text
+                function.name, answer.status, answer.text
             ));
         }
         answers.push(answer);
@@ -52,6 +66,8 @@ fn result_is(value: &'static str) -> impl Fn(&HttpAnswer) -> bool {
 
 async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
     let n = bench.requests;
+    let started = std::time::Instant::now();
+    let progress = |what: &str| eprintln!("footprint: {what} ({:.0?})", started.elapsed());
     let moto = bench.moto().await;
     let receiver = Receiver::start().await?;
     let mut function_url = FunctionUrl::bind().await?;
@@ -63,22 +79,37 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
         &receiver.url,
     );
     deployment.create_resources().await?;
+    for shard in 0..n.div_ceil(PER_TABLE) {
+        deployment
+            .create_table(&deployment.shard_table(shard))
+            .await?;
+    }
+    progress("tables created");
     let mut measured = BTreeMap::new();
 
     let hello = deployment.deploy(HELLO).await?;
-    serve_all(&hello, (0..n).map(|_| events::unrouted()), |a| {
-        a.status == 200
-    })
+    serve_each(
+        &deployment,
+        &[&hello],
+        n,
+        |_| events::unrouted(),
+        |a| a.status == 200,
+    )
     .await?;
     measured.insert(HELLO.to_owned(), peak(&hello, format!("{n} HTTP events"))?);
     drop(hello);
 
     let pay = deployment.deploy("pgm-pay").await?;
-    let redirects = serve_all(
-        &pay,
-        (0..n).map(|i| {
-            events::pay(&json!({"amount": "10.00", "shopTransactionID": format!("fp-3ds-{i}"), "creditCardToken": "tok_3ds"}))
-        }),
+    let redirects = serve_each(
+        &deployment,
+        &[&pay],
+        n,
+        |i| {
+            events::pay(
+                &json!({"amount": "10.00", "shopTransactionID": format!("fp-3ds-{i}"),
+                "creditCardToken": "tok_3ds"}),
+            )
+        },
         result_is("REDIRECT_TO_URL"),
     )
     .await?;
@@ -86,38 +117,51 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
         "pgm-pay".into(),
         peak(&pay, format!("{n} pays (3-D Secure)"))?,
     );
-    eprintln!("footprint: pay done");
     // Not measured: the authorised payments the confirm function captures.
-    serve_all(
-        &pay,
-        (0..n).map(|i| {
+    serve_each(
+        &deployment,
+        &[&pay],
+        n,
+        |i| {
             events::pay(
                 &json!({"amount": "10.00", "shopTransactionID": format!("fp-man-{i}"),
                 "creditCardToken": "tok_ok", "providerData": {"captureMethod": "manual"}}),
             )
-        }),
+        },
         result_is("OK"),
     )
     .await?;
     drop(pay);
+    progress("pay");
 
+    // The buyer approves on the page served by one callback instance; the sandbox's signed
+    // callback reaches the other through its Function URL.
     let page = deployment.deploy("pgm-callback").await?;
     let callback = deployment.deploy("pgm-callback").await?;
     function_url.serve(callback.function.clone());
-    let approvals: Vec<Value> = redirects
+    let paths: Vec<String> = redirects
         .iter()
         .map(|r| {
-            let path = r.body["redirectToUrl"]
+            r.body["redirectToUrl"]
                 .as_str()
                 .and_then(|u| u.strip_prefix(&function_url.url))
-                .unwrap_or_default();
-            events::function_url(
-                &HttpRequest::post_form(path, "decision=approve"),
-                function_url.host(),
-            )
+                .unwrap_or_default()
+                .to_owned()
         })
         .collect();
-    serve_all(&page, approvals, |a| a.status == 200).await?;
+    serve_each(
+        &deployment,
+        &[&page, &callback],
+        n,
+        |i| {
+            events::function_url(
+                &HttpRequest::post_form(&paths[i as usize], "decision=approve"),
+                function_url.host(),
+            )
+        },
+        |a| a.status == 200,
+    )
+    .await?;
     measured.insert(
         "pgm-callback (3DS page)".into(),
         peak(&page, format!("{n} Approves on the hosted 3DS page"))?,
@@ -127,12 +171,14 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
         peak(&callback, format!("{n} signed sandbox callbacks"))?,
     );
     drop(page);
-    eprintln!("footprint: callback done");
+    progress("callback");
 
     let status = deployment.deploy("pgm-status").await?;
-    serve_all(
-        &status,
-        (0..n).map(|i| events::observe("status", &format!("fp-3ds-{i}"))),
+    serve_each(
+        &deployment,
+        &[&status],
+        n,
+        |i| events::observe("status", &format!("fp-3ds-{i}")),
         |a| a.status == 200 && a.body["status"] == "ACCEPTED",
     )
     .await?;
@@ -143,24 +189,29 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
     drop(status);
 
     let check = deployment.deploy("pgm-check").await?;
-    serve_all(
-        &check,
-        (0..n).map(|i| events::observe("check", &format!("fp-3ds-{i}"))),
+    serve_each(
+        &deployment,
+        &[&check],
+        n,
+        |i| events::observe("check", &format!("fp-3ds-{i}")),
         |a| a.status == 200,
     )
     .await?;
     measured.insert("pgm-check".into(), peak(&check, format!("{n} checks"))?);
     drop(check);
+    progress("status, check");
 
     let refund = deployment.deploy("pgm-refund").await?;
-    serve_all(
-        &refund,
-        (0..n).map(|i| {
+    serve_each(
+        &deployment,
+        &[&refund],
+        n,
+        |i| {
             events::amend(
                 "refund",
                 &json!({"shopTransactionID": format!("fp-3ds-{i}"), "amount": "4.00"}),
             )
-        }),
+        },
         result_is("OK"),
     )
     .await?;
@@ -171,14 +222,16 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
     drop(refund);
 
     let confirm = deployment.deploy("pgm-confirm").await?;
-    serve_all(
-        &confirm,
-        (0..n).map(|i| {
+    serve_each(
+        &deployment,
+        &[&confirm],
+        n,
+        |i| {
             events::amend(
                 "confirm",
                 &json!({"shopTransactionID": format!("fp-man-{i}")}),
             )
-        }),
+        },
         result_is("OK"),
     )
     .await?;
@@ -187,17 +240,19 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
         peak(&confirm, format!("{n} confirms"))?,
     );
     drop(confirm);
-    eprintln!("footprint: status, check, refund, confirm done");
+    progress("refund, confirm");
 
     let session = deployment.deploy("pgm-session").await?;
-    serve_all(
-        &session,
-        (0..n).map(|i| {
+    serve_each(
+        &deployment,
+        &[&session],
+        n,
+        |i| {
             events::session(
                 "open",
                 &json!({"shopTransactionID": format!("fp-ses-{i}"), "amount": "20.00"}),
             )
-        }),
+        },
         |a| a.status == 200,
     )
     .await?;
@@ -237,14 +292,15 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
     drop(notifier);
 
     let reconciler = deployment.deploy("pgm-reconciler").await?;
-    for _ in 0..n {
+    for i in 0..n {
+        reconciler.use_shard(&deployment, i % n.div_ceil(PER_TABLE));
         reconciler.function.invoke(&events::scheduled()).await?;
     }
     measured.insert(
         "pgm-reconciler".into(),
         peak(&reconciler, format!("{n} passes"))?,
     );
-    eprintln!("footprint: session, notifier, reconciler done");
+    progress("session, notifier, reconciler");
     Ok(measured)
 }
 

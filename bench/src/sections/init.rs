@@ -45,8 +45,9 @@ async fn start_once(
     deployment: &Deployment,
     binary: &str,
     trigger: Trigger,
+    extra_env: &[(&str, &str)],
 ) -> Result<(Sample, u64), String> {
-    let deployed = deployment.deploy(binary).await?;
+    let deployed = deployment.deploy_with(binary, extra_env).await?;
     let (answer, answered_at) = deployed.function.invoke_at(&first_event(trigger)).await?;
     check_answer(binary, trigger, &answer)?;
     let spawned = deployed.function.spawned_at;
@@ -81,6 +82,45 @@ async fn aws_requests_during_init(deployment: &Deployment, binary: &str) -> Resu
         + deployed.aws.take_provider().values().sum::<u64>())
 }
 
+/// Medians of `runs` starts of each binary (after one warm-up start each), round-robin so that
+/// a noisy moment spreads over every binary. Also returns the reconciler's request count.
+async fn measure(
+    bench: &Bench,
+    deployment: &Deployment,
+    binaries: &[(&str, Trigger)],
+    extra_env: &[(&str, &str)],
+) -> Result<(Vec<(Duration, Duration)>, u64), String> {
+    let mut samples: Vec<Vec<Sample>> = binaries.iter().map(|_| Vec::new()).collect();
+    let mut last_requests = 0;
+    for run in 0..=bench.runs {
+        for (i, (binary, trigger)) in binaries.iter().enumerate() {
+            let (sample, requests) = start_once(deployment, binary, *trigger, extra_env).await?;
+            if run > 0 {
+                samples[i].push(sample);
+                last_requests = requests;
+            }
+        }
+    }
+    let medians = samples
+        .iter()
+        .map(|s| {
+            (
+                median(&s.iter().map(|s| s.init).collect::<Vec<_>>()),
+                median(&s.iter().map(|s| s.first).collect::<Vec<_>>()),
+            )
+        })
+        .collect();
+    Ok((medians, last_requests))
+}
+
+fn ratio(first: Duration, hello: Duration) -> f64 {
+    first.as_secs_f64() / hello.as_secs_f64()
+}
+
+/// The CA bundle of Debian-like systems: with `SSL_CERT_FILE` set to it, rustls-native-certs
+/// reads that one file instead of the bundle and every file of the certificate directory.
+const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 pub async fn run(bench: &Bench) -> Result<String, String> {
     let moto = bench.moto().await;
     let deployment = Deployment::new(
@@ -94,30 +134,14 @@ pub async fn run(bench: &Bench) -> Result<String, String> {
 
     let mut binaries: Vec<(&str, Trigger)> = vec![(HELLO, Trigger::Http)];
     binaries.extend(FUNCTIONS.iter().copied());
-    let mut samples: Vec<Vec<Sample>> = binaries.iter().map(|_| Vec::new()).collect();
-    let mut first_answer_requests = vec![0u64; binaries.len()];
-    // Round-robin, so that a noisy moment spreads over every binary; run 0 warms the page
-    // cache (a real cold start also fetches the code, which no local run can show).
-    for run in 0..=bench.runs {
-        for (i, (binary, trigger)) in binaries.iter().enumerate() {
-            let (sample, requests) = start_once(&deployment, binary, *trigger).await?;
-            if run > 0 {
-                samples[i].push(sample);
-                first_answer_requests[i] = requests;
-            }
-        }
-        eprintln!("init: run {run}/{} done", bench.runs);
-    }
+    let (medians, reconciler_requests) = measure(bench, &deployment, &binaries, &[]).await?;
+    eprintln!("init: measured");
+    let hello_first = medians[0].1;
 
-    let median_of = |i: usize, pick: fn(&Sample) -> Duration| {
-        median(&samples[i].iter().map(pick).collect::<Vec<_>>())
-    };
-    let hello_first = median_of(0, |s| s.first);
     let mut out = String::new();
     out.push_str("| binary | init: start → first `/next` (ms) | start → first invocation served (ms) | ratio to hello world | AWS requests before `/next` |\n");
     out.push_str("|---|---:|---:|---:|---:|\n");
-    for (i, (binary, _)) in binaries.iter().enumerate() {
-        let first = median_of(i, |s| s.first);
+    for ((binary, _), (init, first)) in binaries.iter().zip(&medians) {
         let init_requests = if *binary == HELLO {
             "—".to_owned()
         } else {
@@ -127,24 +151,55 @@ pub async fn run(bench: &Bench) -> Result<String, String> {
         };
         out.push_str(&format!(
             "| {binary} | {} | {} | {:.2}x | {init_requests} |\n",
-            ms(median_of(i, |s| s.init)),
-            ms(first),
-            first.as_secs_f64() / hello_first.as_secs_f64(),
+            ms(*init),
+            ms(*first),
+            ratio(*first, hello_first),
         ));
     }
-    let worst = (1..binaries.len())
-        .map(|i| median_of(i, |s| s.first).as_secs_f64() / hello_first.as_secs_f64())
+    let worst = medians[1..]
+        .iter()
+        .map(|(_, first)| ratio(*first, hello_first))
         .fold(0.0, f64::max);
     out.push_str(&format!(
         "\nMedian of {} starts each (after one warm-up start), round-robin over the binaries. \
          First event: an HTTP request for a path no function serves (answered 200 by hello \
          world, 404 `ROUTE_NOT_FOUND` by the PGM functions: router and problem+json, no store \
          call), an empty SQS batch for the notifier, a scheduled event for the reconciler \
-         (whose first answer includes a reconciliation pass: {} DynamoDB requests to moto). \
-         Target ≤ 1.5x hello world: worst function {worst:.2}x, {}.\n",
+         (whose first answer includes a reconciliation pass: {reconciler_requests} DynamoDB \
+         requests to moto). Target ≤ 1.5x hello world: worst function {worst:.2}x, {}.\n",
         bench.runs,
-        first_answer_requests.last().copied().unwrap_or(0),
         if worst <= 1.5 { "met" } else { "**missed**" }
     ));
+
+    // Where the difference goes: both TLS stacks of a function (the AWS SDK's HTTPS client and
+    // reqwest's, for the providers and notifications) load the system's root certificates at
+    // init. The same starts with a single CA file show that share.
+    if std::path::Path::new(CA_BUNDLE).is_file() {
+        let subset: Vec<(&str, Trigger)> = binaries
+            .iter()
+            .copied()
+            .filter(|(b, _)| [HELLO, "pgm-status", "pgm-notifier"].contains(b))
+            .collect();
+        let (bundle, _) =
+            measure(bench, &deployment, &subset, &[("SSL_CERT_FILE", CA_BUNDLE)]).await?;
+        let certificate_files = std::fs::read_dir("/etc/ssl/certs")
+            .map(|d| d.count())
+            .unwrap_or(0);
+        out.push_str(&format!(
+            "\nDiagnostic, same run: with `SSL_CERT_FILE={CA_BUNDLE}` (rustls-native-certs then \
+             reads that one bundle instead of the bundle plus each of the {certificate_files} \
+             files of `/etc/ssl/certs`; both the AWS SDK's client and reqwest's load the roots \
+             at init):\n\n"
+        ));
+        out.push_str("| binary | start → first invocation served (ms) | ratio to hello world (same setting) |\n");
+        out.push_str("|---|---:|---:|\n");
+        for ((binary, _), (_, first)) in subset.iter().zip(&bundle) {
+            out.push_str(&format!(
+                "| {binary} | {} | {:.2}x |\n",
+                ms(*first),
+                ratio(*first, bundle[0].1)
+            ));
+        }
+    }
     Ok(out)
 }
