@@ -120,9 +120,30 @@ fn parse_args() -> (Bench, Vec<String>) {
     (bench, only)
 }
 
+/// A function binary built together with pgm-local has SQLite in it (cargo unifies the features
+/// of the packages it builds at once): it is not what is deployed, so it must not be measured.
+fn check_binaries(bench: &Bench) -> Result<(), String> {
+    for (binary, _) in FUNCTIONS {
+        let path = bench.bin_dir.join(binary);
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if bytes.windows(16).any(|w| w == b"SQLite format 3\0") {
+            return Err(format!(
+                "{} links SQLite: build the functions alone (`cargo build --release -p pgm-pay …`), \
+                 not together with pgm-local",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() {
     let (bench, only) = parse_args();
+    if let Err(e) = check_binaries(&bench) {
+        eprintln!("pgm-bench: {e}");
+        std::process::exit(2);
+    }
     let mut failed = false;
     for section in SECTIONS.iter().filter(|s| only.iter().any(|o| o == *s)) {
         let (title, result) = match *section {
