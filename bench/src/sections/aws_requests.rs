@@ -1,4 +1,4 @@
-//! 4. DynamoDB requests per operation on the happy path, and SQS requests per notification,
+//! Figure 4, DynamoDB requests per operation on the happy path, and SQS requests per notification,
 //! counted on the wire between each Lambda binary and moto.
 
 use crate::aws_proxy::Counts;

@@ -1,4 +1,4 @@
-//! 5. Size and memory: each function's zip (arm64, as deployed) and its peak RSS serving
+//! Figure 5, size and memory: each function's zip (arm64, as deployed) and its peak RSS serving
 //! `requests` invocations through the Runtime API, against moto; pgm-local's peak RSS serving
 //! the same number of HTTP requests.
 

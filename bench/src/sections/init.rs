@@ -1,4 +1,4 @@
-//! 1. Lambda init: from starting the process to its first invocation served, for each
+//! Figure 1, Lambda init: from starting the process to its first invocation served, for each
 //! function and for a hello-world lambda_http function, measured the same way.
 
 use crate::deployment::Deployment;

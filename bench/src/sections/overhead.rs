@@ -1,4 +1,4 @@
-//! 2. Gateway overhead: a pay through pgm-local (embedded store, Stripe adapter) against the
+//! Figure 2, gateway overhead: a pay through pgm-local (embedded store, Stripe adapter) against the
 //! Stripe mock on loopback, side by side with the same create-session request sent straight to
 //! the mock.
 
@@ -135,7 +135,7 @@ async fn measure(bench: &Bench, data_parent: &Path, tag: &str) -> Result<Row, St
         straight(format!("{tag}-warm-{i}")).await?;
     }
 
-    let mut rounds = Vec::new();
+    let (mut directs, mut vias) = (Vec::new(), Vec::new());
     for round in 0..bench.runs {
         let (mut direct, mut via) = (Vec::new(), Vec::new());
         for i in 0..PAIRS_PER_ROUND {
@@ -143,26 +143,29 @@ async fn measure(bench: &Bench, data_parent: &Path, tag: &str) -> Result<Row, St
             direct.push(straight(id.clone()).await?);
             via.push(through_pgm(id).await?);
         }
-        rounds.push((direct, via));
+        directs.push(direct);
+        vias.push(via);
     }
     drop(pgm);
     drop(mock);
     runtime.shutdown_background();
 
-    let over = |pick: fn(&(Vec<Duration>, Vec<Duration>)) -> &Vec<Duration>, p: f64| {
-        median(
-            &rounds
-                .iter()
-                .map(|r| percentile(pick(r), p))
-                .collect::<Vec<_>>(),
-        )
-    };
     Ok(Row {
-        direct_p50: over(|r| &r.0, 50.0),
-        direct_p99: over(|r| &r.0, 99.0),
-        pgm_p50: over(|r| &r.1, 50.0),
-        pgm_p99: over(|r| &r.1, 99.0),
+        direct_p50: median_percentile(&directs, 50.0),
+        direct_p99: median_percentile(&directs, 99.0),
+        pgm_p50: median_percentile(&vias, 50.0),
+        pgm_p99: median_percentile(&vias, 99.0),
     })
+}
+
+/// The median over the rounds of each round's `p`-th percentile.
+fn median_percentile(rounds: &[Vec<Duration>], p: f64) -> Duration {
+    median(
+        &rounds
+            .iter()
+            .map(|round| percentile(round, p))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// What one `fdatasync` of a small append costs in `dir`: the price of a durable commit there.

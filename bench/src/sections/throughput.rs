@@ -1,4 +1,4 @@
-//! 3. Throughput of pgm-local (embedded store on disk, sandbox provider) for pay and status.
+//! Figure 3, throughput of pgm-local (embedded store on disk, sandbox provider) for pay and status.
 
 use crate::load::{self, Run};
 use crate::local::LocalPgm;
@@ -81,9 +81,7 @@ pub async fn run(bench: &Bench) -> Result<String, String> {
     let mut out = String::new();
     out.push_str("| operation | concurrency | requests/s | p50 (ms) | p99 (ms) |\n");
     out.push_str("|---|---:|---:|---:|---:|\n");
-    let mut tag = 0u64;
-    for concurrency in CONCURRENCY {
-        tag += 1;
+    for (tag, concurrency) in CONCURRENCY.into_iter().enumerate() {
         let pay_url = format!("{base}/sandbox/credit-cards/pay");
         let pay: load::MakeRequest = Arc::new(move |client, i| {
             client.post(&pay_url).json(&json!({
