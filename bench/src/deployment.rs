@@ -11,6 +11,7 @@ pub const ACCOUNT: &str = "123456789012";
 pub const SANDBOX_SECRET: &str = "whsec_bench_sandbox";
 pub const CALLBACK_SECRET: &str = "whsec_bench_merchant";
 
+#[derive(Clone)]
 pub struct Deployment {
     pub moto: String,
     pub bin_dir: PathBuf,
@@ -118,15 +119,30 @@ impl Deployment {
             .map(|_| ())
     }
 
-    pub fn shard_table(&self, shard: u64) -> String {
-        format!("{}-s{shard}", self.table)
+    pub fn shard_table(&self, shard: &str) -> String {
+        format!("{}-{shard}", self.table)
+    }
+
+    /// Creates the tables of `shards`, a few at a time.
+    pub async fn create_shards(&self, shards: &[String]) -> Result<(), String> {
+        for group in shards.chunks(8) {
+            let mut creating = tokio::task::JoinSet::new();
+            for shard in group {
+                let (deployment, table) = (self.clone(), self.shard_table(shard));
+                creating.spawn(async move { deployment.create_table(&table).await });
+            }
+            while let Some(created) = creating.join_next().await {
+                created.map_err(|e| e.to_string())??;
+            }
+        }
+        Ok(())
     }
 }
 
 impl Deployed {
     /// Sends this function's requests for the deployment's table to shard `shard` (see
     /// [`AwsProxy::route_table`]).
-    pub fn use_shard(&self, deployment: &Deployment, shard: u64) {
+    pub fn use_shard(&self, deployment: &Deployment, shard: &str) {
         self.aws
             .route_table(&deployment.table, Some(deployment.shard_table(shard)));
     }

@@ -145,6 +145,7 @@ async fn main() {
         std::process::exit(2);
     }
     let mut failed = false;
+    let mut reports = Vec::new();
     for section in SECTIONS.iter().filter(|s| only.iter().any(|o| o == *s)) {
         let (title, result) = match *section {
             "init" => (
@@ -165,14 +166,31 @@ async fn main() {
             ),
             _ => ("5. Size and memory", sections::footprint::run(&bench).await),
         };
+        if let Err(e) = &result {
+            failed = true;
+            eprintln!("pgm-bench: {section}: {e}");
+        }
+        reports.push((title, result));
+    }
+
+    let targets: Vec<&String> = reports
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .flat_map(|r| &r.targets)
+        .collect();
+    if !targets.is_empty() {
+        println!("## Targets\n");
+        println!("| target | measured | verdict |\n|---|---|---|");
+        for target in targets {
+            println!("{target}");
+        }
+        println!();
+    }
+    for (title, result) in reports {
         println!("## {title}\n");
         match result {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                failed = true;
-                eprintln!("pgm-bench: {section}: {e}");
-                println!("**Not measured: {e}**\n");
-            }
+            Ok(report) => println!("{}", report.text),
+            Err(e) => println!("**Not measured: {e}**\n"),
         }
     }
     if failed {

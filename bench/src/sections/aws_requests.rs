@@ -75,7 +75,7 @@ fn result_is(value: &'static str) -> impl Fn(&HttpAnswer) -> bool {
     move |a| a.status == 200 && a.body["result"] == value
 }
 
-pub async fn run(bench: &Bench) -> Result<String, String> {
+pub async fn run(bench: &Bench) -> Result<super::Report, String> {
     let moto = bench.moto().await;
     let receiver = Receiver::start().await?;
     let mut function_url = FunctionUrl::bind().await?;
@@ -276,5 +276,5 @@ pub async fn run(bench: &Bench) -> Result<String, String> {
          bench, not counted above). SQS requests seen from the functions in this run: \
          {published}.\n"
     ));
-    Ok(out)
+    Ok(out.into())
 }

@@ -23,19 +23,93 @@ struct Measured {
 /// instead (the functions see one table).
 const PER_TABLE: u64 = 10;
 
+/// The groups of payments that share a table: 3-D Secure payments (pay, callback, status,
+/// check, refund), authorised ones (pay, confirm), sessions.
+const LANES: [&str; 3] = ["3ds", "manual", "session"];
+
+fn shard(lane: &str, i: u64) -> String {
+    format!("{lane}{}", i / PER_TABLE)
+}
+
+/// The notifier, fed as Lambda's poller feeds it while the other functions queue notifications:
+/// one batch after every ten invocations of a producer (so that the queue stays short: moto's
+/// SQS scans the whole queue on every receive). Its peak RSS is taken once it has delivered
+/// `measure_at` notifications.
+struct NotifierFeed {
+    deployed: Deployed,
+    client: reqwest::Client,
+    moto: String,
+    queue_url: String,
+    delivered: u64,
+    batches: u64,
+    measure_at: u64,
+    measured: Option<Measured>,
+}
+
+impl NotifierFeed {
+    async fn one_batch(&mut self) -> Result<(), String> {
+        let batch = sqs_poller::receive(&self.client, &self.moto, &self.queue_url).await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let arn = sqs_poller::queue_arn(&self.queue_url);
+        let answer = self
+            .deployed
+            .function
+            .invoke(&events::sqs_batch(&batch, &arn))
+            .await?;
+        if answer != json!({"batchItemFailures": []}) {
+            return Err(format!("notifier: {answer}"));
+        }
+        self.delivered +=
+            sqs_poller::finish(&self.client, &self.moto, &self.queue_url, &batch, &answer).await?
+                as u64;
+        self.batches += 1;
+        if self.delivered >= self.measure_at && self.measured.is_none() {
+            self.measured = Some(peak(
+                &self.deployed,
+                format!(
+                    "{} notifications in {} SQS batches",
+                    self.delivered, self.batches
+                ),
+            )?);
+        }
+        Ok(())
+    }
+}
+
 /// Invokes `serving[0]` `n` times with `event(i)`, checking each answer; before invocation `i`,
-/// every function in `serving` is routed to the table of payment `i`.
+/// every function in `serving` is routed to the table of payment `i` of `lane`.
 async fn serve_each(
     deployment: &Deployment,
     serving: &[&Deployed],
+    lane: &str,
     n: u64,
     event: impl Fn(u64) -> Value,
     ok: impl Fn(&HttpAnswer) -> bool,
 ) -> Result<Vec<HttpAnswer>, String> {
+    serve_feeding(deployment, serving, lane, n, event, ok, None).await
+}
+
+/// [`serve_each`], feeding the notifier what the invocations queue.
+async fn serve_feeding(
+    deployment: &Deployment,
+    serving: &[&Deployed],
+    lane: &str,
+    n: u64,
+    event: impl Fn(u64) -> Value,
+    ok: impl Fn(&HttpAnswer) -> bool,
+    mut notifier: Option<&mut NotifierFeed>,
+) -> Result<Vec<HttpAnswer>, String> {
     let mut answers = Vec::new();
     for i in 0..n {
+        if i % 10 == 9 {
+            if let Some(feed) = notifier.as_deref_mut() {
+                feed.one_batch().await?;
+            }
+        }
         for deployed in serving {
-            deployed.use_shard(deployment, i / PER_TABLE);
+            deployed.use_shard(deployment, &shard(lane, i));
         }
         let function = &serving[0].function;
         let answer = HttpAnswer::read(&function.invoke(&event(i)).await?);
@@ -79,11 +153,11 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
         &receiver.url,
     );
     deployment.create_resources().await?;
-    for shard in 0..n.div_ceil(PER_TABLE) {
-        deployment
-            .create_table(&deployment.shard_table(shard))
-            .await?;
-    }
+    let shards: Vec<String> = LANES
+        .iter()
+        .flat_map(|lane| (0..n.div_ceil(PER_TABLE)).map(move |k| shard(lane, k * PER_TABLE)))
+        .collect();
+    deployment.create_shards(&shards).await?;
     progress("tables created");
     let mut measured = BTreeMap::new();
 
@@ -91,6 +165,7 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
     serve_each(
         &deployment,
         &[&hello],
+        "3ds",
         n,
         |_| events::unrouted(),
         |a| a.status == 200,
@@ -103,6 +178,7 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
     let redirects = serve_each(
         &deployment,
         &[&pay],
+        "3ds",
         n,
         |i| {
             events::pay(
@@ -121,6 +197,7 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
     serve_each(
         &deployment,
         &[&pay],
+        "manual",
         n,
         |i| {
             events::pay(
@@ -138,6 +215,16 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
     // callback reaches the other through its Function URL.
     let page = deployment.deploy("pgm-callback").await?;
     let callback = deployment.deploy("pgm-callback").await?;
+    let mut notifier = NotifierFeed {
+        deployed: deployment.deploy("pgm-notifier").await?,
+        client: reqwest::Client::new(),
+        moto: moto.clone(),
+        queue_url: deployment.queue_url.clone(),
+        delivered: 0,
+        batches: 0,
+        measure_at: n,
+        measured: None,
+    };
     function_url.serve(callback.function.clone());
     let paths: Vec<String> = redirects
         .iter()
@@ -149,9 +236,10 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
                 .to_owned()
         })
         .collect();
-    serve_each(
+    serve_feeding(
         &deployment,
         &[&page, &callback],
+        "3ds",
         n,
         |i| {
             events::function_url(
@@ -160,6 +248,7 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
             )
         },
         |a| a.status == 200,
+        Some(&mut notifier),
     )
     .await?;
     measured.insert(
@@ -177,6 +266,7 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
     serve_each(
         &deployment,
         &[&status],
+        "3ds",
         n,
         |i| events::observe("status", &format!("fp-3ds-{i}")),
         |a| a.status == 200 && a.body["status"] == "ACCEPTED",
@@ -187,11 +277,13 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
         peak(&status, format!("{n} status requests"))?,
     );
     drop(status);
+    progress("status");
 
     let check = deployment.deploy("pgm-check").await?;
     serve_each(
         &deployment,
         &[&check],
+        "3ds",
         n,
         |i| events::observe("check", &format!("fp-3ds-{i}")),
         |a| a.status == 200,
@@ -199,12 +291,13 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
     .await?;
     measured.insert("pgm-check".into(), peak(&check, format!("{n} checks"))?);
     drop(check);
-    progress("status, check");
+    progress("check");
 
     let refund = deployment.deploy("pgm-refund").await?;
-    serve_each(
+    serve_feeding(
         &deployment,
         &[&refund],
+        "3ds",
         n,
         |i| {
             events::amend(
@@ -213,6 +306,7 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
             )
         },
         result_is("OK"),
+        Some(&mut notifier),
     )
     .await?;
     measured.insert(
@@ -220,11 +314,13 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
         peak(&refund, format!("{n} partial refunds"))?,
     );
     drop(refund);
+    progress("refund");
 
     let confirm = deployment.deploy("pgm-confirm").await?;
-    serve_each(
+    serve_feeding(
         &deployment,
         &[&confirm],
+        "manual",
         n,
         |i| {
             events::amend(
@@ -233,6 +329,7 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
             )
         },
         result_is("OK"),
+        Some(&mut notifier),
     )
     .await?;
     measured.insert(
@@ -240,12 +337,13 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
         peak(&confirm, format!("{n} confirms"))?,
     );
     drop(confirm);
-    progress("refund, confirm");
+    progress("confirm");
 
     let session = deployment.deploy("pgm-session").await?;
     serve_each(
         &deployment,
         &[&session],
+        "session",
         n,
         |i| {
             events::session(
@@ -261,46 +359,35 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
         peak(&session, format!("{n} session opens"))?,
     );
     drop(session);
+    progress("session");
 
-    let notifier = deployment.deploy("pgm-notifier").await?;
-    let client = reqwest::Client::new();
-    let arn = sqs_poller::queue_arn(&deployment.queue_url);
-    let (mut delivered, mut batches) = (0u64, 0u64);
-    while delivered < n {
-        let batch = sqs_poller::receive(&client, &moto, &deployment.queue_url).await?;
-        if batch.is_empty() {
-            return Err(format!("notifier: the queue ran dry after {delivered}"));
+    // The rest of the queue, delivered.
+    while notifier.measured.is_none() {
+        let before = notifier.delivered;
+        notifier.one_batch().await?;
+        if notifier.delivered == before {
+            return Err(format!(
+                "notifier: the queue ran dry after {before} notifications"
+            ));
         }
-        let answer = notifier
-            .function
-            .invoke(&events::sqs_batch(&batch, &arn))
-            .await?;
-        if answer != json!({"batchItemFailures": []}) {
-            return Err(format!("notifier: {answer}"));
-        }
-        delivered += sqs_poller::finish(&client, &moto, &deployment.queue_url, &batch, &answer)
-            .await? as u64;
-        batches += 1;
     }
     measured.insert(
         "pgm-notifier".into(),
-        peak(
-            &notifier,
-            format!("{delivered} notifications in {batches} SQS batches"),
-        )?,
+        notifier.measured.take().ok_or("notifier: not measured")?,
     );
     drop(notifier);
+    progress("notifier");
 
     let reconciler = deployment.deploy("pgm-reconciler").await?;
     for i in 0..n {
-        reconciler.use_shard(&deployment, i % n.div_ceil(PER_TABLE));
+        reconciler.use_shard(&deployment, &shard("3ds", (i * PER_TABLE) % n));
         reconciler.function.invoke(&events::scheduled()).await?;
     }
     measured.insert(
         "pgm-reconciler".into(),
         peak(&reconciler, format!("{n} passes"))?,
     );
-    progress("session, notifier, reconciler");
+    progress("reconciler");
     Ok(measured)
 }
 
@@ -344,7 +431,7 @@ fn file_size(path: &std::path::Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.len())
 }
 
-pub async fn run(bench: &Bench) -> Result<String, String> {
+pub async fn run(bench: &Bench) -> Result<super::Report, String> {
     let mut measured = lambdas(bench).await?;
     measured.insert("pgm-local".into(), local(bench).await?);
 
@@ -390,5 +477,5 @@ pub async fn run(bench: &Bench) -> Result<String, String> {
             ""
         }
     ));
-    Ok(out)
+    Ok(out.into())
 }

@@ -201,7 +201,7 @@ fn row_line(setting: &str, row: &Row) -> String {
     )
 }
 
-pub async fn run(bench: &Bench) -> Result<String, String> {
+pub async fn run(bench: &Bench) -> Result<super::Report, String> {
     let disk = measure(bench, &bench.data_dir, "disk").await?;
     eprintln!("overhead: on disk done");
     let shm = Path::new("/dev/shm");
@@ -256,5 +256,14 @@ pub async fn run(bench: &Bench) -> Result<String, String> {
             )
         }
     ));
-    Ok(out)
+    let target = format!(
+        "| PGM adds < 1 ms at p50 on the embedded store (pay through pgm-local vs straight to a loopback mock) | {:+.2} ms at p50, {:+.2} ms at p99 | {} |",
+        added * 1000.0,
+        (disk.pgm_p99.as_secs_f64() - disk.direct_p99.as_secs_f64()) * 1000.0,
+        super::verdict(added < 0.001)
+    );
+    Ok(super::Report {
+        text: out,
+        targets: vec![target],
+    })
 }

@@ -30,7 +30,7 @@ async fn point(
         .await
         .ok(what)?;
     let mut runs: Vec<Run> = Vec::new();
-    for _ in 0..bench.runs.min(5) {
+    for _ in 0..bench.runs.min(3) {
         runs.push(
             load::run(http, concurrency, MEASURE, make.clone(), check.clone())
                 .await
@@ -54,7 +54,7 @@ async fn point(
     })
 }
 
-pub async fn run(bench: &Bench) -> Result<String, String> {
+pub async fn run(bench: &Bench) -> Result<super::Report, String> {
     let pgm = LocalPgm::start(
         &bench.bin_dir.join("pgm-local"),
         &bench.data_dir,
@@ -133,7 +133,7 @@ pub async fn run(bench: &Bench) -> Result<String, String> {
          requests/s and median p50/p99 over the runs; every answer checked (pay `result` OK, \
          status ACCEPTED). The load generator runs on the same {} cores as pgm-local. Data on \
          disk in `{}` (durable commits).\n",
-        bench.runs.min(5),
+        bench.runs.min(3),
         MEASURE.as_secs(),
         WARM_UP.as_millis(),
         std::thread::available_parallelism()
@@ -141,5 +141,5 @@ pub async fn run(bench: &Bench) -> Result<String, String> {
             .unwrap_or(0),
         bench.data_dir.display()
     ));
-    Ok(out)
+    Ok(out.into())
 }
