@@ -127,6 +127,13 @@ pub async fn run(bench: &Bench) -> Result<super::Report, String> {
         ));
         eprintln!("throughput: status x{concurrency} done");
     }
+    let peak = pgm
+        .peak_rss_kib()
+        .map(crate::stats::mib)
+        .unwrap_or_else(|| "?".into());
+    out.push_str(&format!(
+        "\npgm-local's peak RSS after all of these: {peak} MiB.\n"
+    ));
     out.push_str(&format!(
         "\nClosed loop: each of `concurrency` connections sends its next request when the \
          previous answer is read. {} runs of {} s after {} ms of warm-up per point, median \
