@@ -24,8 +24,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const REGION: &str = "us-east-1";
-pub const ACCOUNT: &str = "123456789012";
+// Not every test binary that includes this module uses each of them.
+#[allow(unused_imports)]
+pub use pgm_mocks::lambda_events::{
+    function_url_event, http_api_event, scheduled_event, HttpRequest, ACCOUNT, REGION,
+};
 pub const CALLBACK_SECRET: &str = "whsec_merchant_lambda_tests";
 
 /// A name no other test (or earlier run against the same moto) uses.
@@ -133,192 +136,6 @@ impl HttpFunction {
     pub async fn invoke(&self, event: &Value) -> LambdaAnswer {
         invoke(&self.router, event).await
     }
-}
-
-/// An HTTP request as the caller sent it.
-pub struct HttpRequest {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    /// Lower-case names, as API Gateway and Function URLs deliver them.
-    pub headers: Vec<(String, String)>,
-    pub body: Option<Vec<u8>>,
-    /// Send the body base64-encoded (`isBase64Encoded: true`), as AWS does for non-text bodies.
-    pub base64: bool,
-}
-
-impl HttpRequest {
-    pub fn get(path_and_query: &str) -> HttpRequest {
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
-        HttpRequest {
-            method: "GET".into(),
-            path: path.into(),
-            query: query.into(),
-            headers: vec![("accept".into(), "*/*".into())],
-            body: None,
-            base64: false,
-        }
-    }
-
-    pub fn post_json(path: &str, body: &Value) -> HttpRequest {
-        HttpRequest {
-            method: "POST".into(),
-            path: path.into(),
-            query: String::new(),
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: Some(serde_json::to_vec(body).expect("json")),
-            base64: false,
-        }
-    }
-
-    pub fn post_form(path: &str, form: &str) -> HttpRequest {
-        HttpRequest {
-            method: "POST".into(),
-            path: path.into(),
-            query: String::new(),
-            headers: vec![(
-                "content-type".into(),
-                "application/x-www-form-urlencoded".into(),
-            )],
-            body: Some(form.as_bytes().to_vec()),
-            base64: true,
-        }
-    }
-
-    pub fn header(mut self, name: &str, value: &str) -> HttpRequest {
-        self.headers
-            .push((name.to_ascii_lowercase(), value.to_owned()));
-        self
-    }
-
-    fn headers_json(&self, host: &str) -> Map<String, Value> {
-        let mut headers = Map::new();
-        let mut add = |name: &str, value: &str| {
-            // Repeated headers arrive as one, comma-separated.
-            match headers.get_mut(name) {
-                Some(Value::String(existing)) => {
-                    existing.push(',');
-                    existing.push_str(value);
-                }
-                _ => {
-                    headers.insert(name.to_owned(), Value::String(value.to_owned()));
-                }
-            }
-        };
-        add("host", host);
-        add("user-agent", "pgm-tests/1");
-        add("x-forwarded-proto", "https");
-        add("x-forwarded-port", "443");
-        add("x-forwarded-for", "203.0.113.7");
-        if let Some(body) = &self.body {
-            add("content-length", &body.len().to_string());
-        }
-        for (name, value) in &self.headers {
-            add(name, value);
-        }
-        headers
-    }
-
-    fn query_json(&self) -> Value {
-        if self.query.is_empty() {
-            return Value::Null;
-        }
-        let mut map = Map::new();
-        for (k, v) in form_urlencoded_pairs(&self.query) {
-            match map.get_mut(&k) {
-                Some(Value::String(existing)) => {
-                    existing.push(',');
-                    existing.push_str(&v);
-                }
-                _ => {
-                    map.insert(k, Value::String(v));
-                }
-            }
-        }
-        Value::Object(map)
-    }
-
-    fn body_json(&self) -> Value {
-        match &self.body {
-            None => Value::Null,
-            Some(bytes) if self.base64 => {
-                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
-            }
-            Some(bytes) => Value::String(String::from_utf8(bytes.clone()).expect("text body")),
-        }
-    }
-
-    fn request_context(&self, api_id: &str, domain: &str, route_key: &str) -> Value {
-        let now = pgm_core::clock::now_ms();
-        json!({
-            "accountId": ACCOUNT,
-            "apiId": api_id,
-            "domainName": domain,
-            "domainPrefix": api_id,
-            "http": {
-                "method": self.method,
-                "path": self.path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.7",
-                "userAgent": "pgm-tests/1"
-            },
-            "requestId": unique("req"),
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": "21/Nov/2026:19:03:58 +0000",
-            "timeEpoch": now
-        })
-    }
-}
-
-fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default()
-}
-
-/// An API Gateway HTTP API event (payload format 2.0) for a route such as
-/// `POST /{provider}/{method}/pay`, with its path parameters.
-pub fn http_api_event(route_key: &str, path_parameters: Value, request: &HttpRequest) -> Value {
-    let api_id = "a1b2c3d4e5";
-    let domain = format!("{api_id}.execute-api.{REGION}.amazonaws.com");
-    json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": request.path,
-        "rawQueryString": request.query,
-        "headers": request.headers_json(&domain),
-        "queryStringParameters": request.query_json(),
-        "requestContext": request.request_context(api_id, &domain, route_key),
-        "pathParameters": path_parameters,
-        "body": request.body_json(),
-        "isBase64Encoded": request.base64,
-        "stageVariables": null
-    })
-}
-
-/// A Lambda Function URL event: payload format 2.0 with `$default` route and stage, no path
-/// parameters, `accountId` "anonymous" for an unauthenticated (auth type NONE) URL.
-pub fn function_url_event(request: &HttpRequest, host: &str) -> Value {
-    let url_id = host.split('.').next().unwrap_or(host);
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": request.path,
-        "rawQueryString": request.query,
-        "headers": request.headers_json(host),
-        "requestContext": request.request_context(url_id, host, "$default"),
-        "body": request.body_json(),
-        "pathParameters": null,
-        "isBase64Encoded": request.base64,
-        "stageVariables": null
-    });
-    event["requestContext"]["accountId"] = json!("anonymous");
-    event["requestContext"]["authentication"] = Value::Null;
-    if !request.query.is_empty() {
-        event["queryStringParameters"] = request.query_json();
-    }
-    event
 }
 
 /// What the function answered, as API Gateway / the Function URL receives it.
@@ -608,21 +425,6 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
 
 // ---------------------------------------------------------------------------------------------
 // EventBridge
-
-/// The event an EventBridge schedule rule invokes the reconciler with.
-pub fn scheduled_event() -> Value {
-    json!({
-        "version": "0",
-        "id": unique("evt"),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT,
-        "time": "2026-11-21T19:05:00Z",
-        "region": REGION,
-        "resources": [format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/pgm-reconciler")],
-        "detail": {}
-    })
-}
 
 /// Invokes the reconciler's handler with `event` and returns its answer as JSON.
 pub async fn invoke_reconciler(reconciler: &pgm_runtime::Reconciler, event: &Value) -> Value {
