@@ -8,7 +8,7 @@ mod aws;
 use aws::{
     function_url_event, http_api_event, pay, status, FunctionUrl, HttpFunction, HttpRequest, Stack,
 };
-use pgm_runtime::{AwsClients, Operation, Pgm, Profile};
+use pgm_runtime::{AwsClients, Operation, Outbound, Pgm, Profile};
 use pgm_store::dynamodb::RequestCounter;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -26,7 +26,7 @@ async fn requests_per_operation_on_the_happy_path() {
     let mut callback_url = FunctionUrl::bind().await;
     let stack = Stack::new(&callback_url.url, &[]).await;
     let counter = RequestCounter::new();
-    let clients = AwsClients::load(&stack.env)
+    let clients = AwsClients::load(&stack.env, &Outbound::from_env(&stack.env).unwrap())
         .await
         .count_store_requests(counter.clone());
     let pgm = Pgm::build_with(&stack.env, Profile::Lambda, Some(clients))

@@ -14,7 +14,7 @@ use aws::{
 use pgm_core::signing::verify_timestamped;
 use pgm_e2e::Receiver;
 use pgm_runtime::ops::{execute, Command};
-use pgm_runtime::{AwsClients, Notifier, Operation, Pgm, Profile};
+use pgm_runtime::{AwsClients, Notifier, Operation, Outbound, Pgm, Profile};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -274,7 +274,7 @@ async fn a_notification_committed_while_the_queue_is_unreachable_goes_out_after_
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let mut clients = AwsClients::load(&stack.env).await;
+    let mut clients = AwsClients::load(&stack.env, &Outbound::from_env(&stack.env).unwrap()).await;
     clients.sqs = aws_sdk_sqs::Client::from_conf(
         clients
             .sqs

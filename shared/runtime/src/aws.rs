@@ -1,6 +1,7 @@
 //! The AWS clients, built once per process from aws-config.
 
 use pgm_core::Env;
+use pgm_http::Outbound;
 
 /// One DynamoDB and one SQS client from the same loaded configuration. Clients are cheap to
 /// clone (they share their connection pool).
@@ -17,9 +18,11 @@ impl AwsClients {
     /// environment, profiles) and endpoint. `AWS_ENDPOINT_URL` and `AWS_REGION` are taken from
     /// `env` (the same snapshot the rest of the configuration comes from); when `env` also
     /// carries `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (as on Lambda, or against a
-    /// local emulator), those are the credentials.
-    pub async fn load(env: &Env) -> AwsClients {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    /// local emulator), those are the credentials. Requests go through `outbound`, the
+    /// process's one HTTP stack (no second certificate store loaded for the SDK).
+    pub async fn load(env: &Env, outbound: &Outbound) -> AwsClients {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(outbound.aws_http_client());
         if let Some(endpoint) = env.get("AWS_ENDPOINT_URL") {
             loader = loader.endpoint_url(endpoint);
         }

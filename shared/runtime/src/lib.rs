@@ -24,6 +24,7 @@ pub use config::{Config, DeliveryConfig, Profile, QueueKind, StoreKind};
 #[cfg(feature = "aws")]
 pub use notifier::Notifier;
 pub use pgm_api::Operation;
+pub use pgm_http::Outbound;
 pub use reconciler::{PassReport, Reconciler};
 pub use tracing_setup::{init_tracing, LogFormat};
 
@@ -41,6 +42,8 @@ use std::sync::Mutex;
 pub enum BuildError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Outbound(#[from] pgm_http::OutboundError),
     /// A resource named by a variable could not be opened or created.
     #[error("{var}: {message}")]
     Resource { var: &'static str, message: String },
@@ -95,11 +98,12 @@ impl Pgm {
         #[cfg(not(feature = "aws"))] _aws: Option<std::convert::Infallible>,
     ) -> Result<Pgm, BuildError> {
         let config = Config::from_env(env, profile)?;
+        let outbound = Outbound::from_env(env)?;
         #[cfg(feature = "aws")]
         let aws = match aws {
             Some(clients) => Some(clients),
             None if config.store == StoreKind::DynamoDb || config.queue == QueueKind::Sqs => {
-                Some(AwsClients::load(env).await)
+                Some(AwsClients::load(env, &outbound).await)
             }
             None => None,
         };
@@ -111,9 +115,7 @@ impl Pgm {
         )
         .await?;
 
-        let http = reqwest::Client::builder()
-            .build()
-            .map_err(|e| resource("HTTP client", e))?;
+        let http = outbound.client().map_err(|e| resource("HTTP client", e))?;
         let deps = ProviderDeps {
             http: http.clone(),
             public_url: config.public_url.clone(),

@@ -46,13 +46,12 @@ impl Notifier {
                 "is required by the notifier: it is where notifications go",
             )
         })?;
+        let outbound = pgm_http::Outbound::from_env(env)?;
         let aws = match aws {
             Some(clients) => clients,
-            None => AwsClients::load(env).await,
+            None => AwsClients::load(env, &outbound).await,
         };
-        let http = reqwest::Client::builder()
-            .build()
-            .map_err(|e| resource("HTTP client", e))?;
+        let http = outbound.client().map_err(|e| resource("HTTP client", e))?;
         Ok(Notifier::new(
             aws.sqs,
             queue_url,

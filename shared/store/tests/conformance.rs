@@ -51,6 +51,13 @@ mod dynamo {
 
     /// A client for moto, configured explicitly (the test process's AWS_* variables play no
     /// part), counting its requests.
+    /// The SDK's HTTP client as the functions have it (pgm-http: the SDK has no other).
+    pub fn sdk_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+        pgm_http::Outbound::from_env(&pgm_core::Env::default())
+            .expect("the compiled-in roots")
+            .aws_http_client()
+    }
+
     pub async fn client() -> (Client, RequestCounter) {
         let counter = RequestCounter::new();
         let config = aws_sdk_dynamodb::Config::builder()
@@ -65,6 +72,7 @@ mod dynamo {
                 "pgm-tests",
             ))
             .interceptor(counter.clone())
+            .http_client(sdk_http_client())
             .build();
         (Client::from_conf(config), counter)
     }
@@ -145,7 +153,7 @@ conformance!(embedded, crate::sqlite_file::backend);
 
 /// What the adapter alone must do beyond the shared cases.
 mod dynamodb_only {
-    use crate::dynamo;
+    use crate::dynamo::{self, sdk_http_client};
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_dynamodb::types::{BillingMode, KeyType, ProjectionType, TimeToLiveStatus};
     use pgm_core::payment::{NewPayment, PAY_LOCK_MS};
@@ -366,6 +374,7 @@ mod dynamodb_only {
                 None,
                 "pgm-tests",
             ))
+            .http_client(sdk_http_client())
             .build();
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "pgm-none");
         match store.get_payment("order-1").await {

@@ -18,7 +18,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
 use lambda_http::{Adapter, Context, LambdaEvent};
 use pgm_core::Env;
-use pgm_runtime::{AwsClients, Operation, Pgm, Profile};
+use pgm_runtime::{AwsClients, Operation, Outbound, Pgm, Profile};
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -103,7 +103,9 @@ impl Stack {
     }
 
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
-        AwsClients::load(&self.env).await.sqs
+        AwsClients::load(&self.env, &Outbound::from_env(&self.env).unwrap())
+            .await
+            .sqs
     }
 }
 

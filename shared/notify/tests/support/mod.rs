@@ -12,7 +12,9 @@ use axum::routing::post;
 use axum::Router;
 use pgm_core::clock::now_ms;
 use pgm_core::payment::{NewPayment, PAY_LOCK_MS};
-use pgm_core::{Currency, EventType, Money, NotificationEvent, Payment, PaymentKind, PaymentState};
+use pgm_core::{
+    Currency, Env, EventType, Money, NotificationEvent, Payment, PaymentKind, PaymentState,
+};
 use pgm_mocks::MockServer;
 use pgm_store::embedded::EmbeddedStore;
 use pgm_store::{Commit, PaymentStore};
@@ -31,6 +33,11 @@ pub fn client_for(endpoint: &str) -> Client {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
         .endpoint_url(endpoint)
+        .http_client(
+            pgm_http::Outbound::from_env(&Env::default())
+                .unwrap()
+                .aws_http_client(),
+        )
         .build();
     Client::from_conf(config)
 }

@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use error::{built, unavailable};
 use item::{s, Item};
-use pgm_core::{ConfigError, Env, Payment};
+use pgm_core::{ConfigError, Payment};
 
 /// Names the table (required with `PGM_STORE=dynamodb`).
 pub const TABLE_VAR: &str = "PGM_TABLE_NAME";
@@ -59,22 +59,6 @@ impl DynamoStore {
             client,
             table: table.into(),
         }
-    }
-
-    /// The composition roots' constructor: the table from `PGM_TABLE_NAME`; the client from the
-    /// SDK's standard configuration (`AWS_REGION`, `AWS_ENDPOINT_URL`, the Lambda role, …).
-    /// With `PGM_CREATE_RESOURCES=1` the table is created when missing.
-    pub async fn from_env(env: &Env) -> Result<DynamoStore, SetupError> {
-        let table = env.require(TABLE_VAR)?.to_owned();
-        let create = env.bool_or(CREATE_RESOURCES_VAR, false)?;
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
-        let client = Client::new(&config);
-        if create {
-            create_table_if_missing(&client, &table).await?;
-        }
-        Ok(DynamoStore::new(client, table))
     }
 
     pub fn table(&self) -> &str {
