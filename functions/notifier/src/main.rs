@@ -6,7 +6,8 @@ use lambda_runtime::service_fn;
 use pgm_core::Env;
 use pgm_runtime::{init_tracing, lambda, LogFormat, Notifier};
 
-#[tokio::main]
+// One thread: a Lambda instance gets one event at a time (functions/README.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let env = Env::from_process();
     init_tracing(&env, LogFormat::Lambda)?;

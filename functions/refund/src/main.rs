@@ -3,7 +3,8 @@
 use pgm_core::Env;
 use pgm_runtime::{init_tracing, LogFormat, Operation, Pgm, Profile};
 
-#[tokio::main]
+// One thread: a Lambda instance gets one event at a time (functions/README.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let env = Env::from_process();
     init_tracing(&env, LogFormat::Lambda)?;

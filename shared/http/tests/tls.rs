@@ -188,7 +188,10 @@ fn ssl_cert_file_that_yields_no_certificate_is_refused_at_start_up() {
                 assert!(message.contains(TRUSTED_ROOTS_VAR), "{message}");
                 assert!(message.contains(path.to_str().unwrap()), "{message}");
             }
-            other => panic!("{}: expected a configuration error, got {other:?}", path.display()),
+            other => panic!(
+                "{}: expected a configuration error, got {other:?}",
+                path.display()
+            ),
         }
     }
     let _ = std::fs::remove_file(&empty);

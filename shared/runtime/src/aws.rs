@@ -14,35 +14,9 @@ pub struct AwsClients {
 }
 
 impl AwsClients {
-    /// Loads the SDK's standard configuration once: region, credentials (the Lambda role, the
-    /// environment, profiles) and endpoint. `AWS_ENDPOINT_URL` and `AWS_REGION` are taken from
-    /// `env` (the same snapshot the rest of the configuration comes from); when `env` also
-    /// carries `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (as on Lambda, or against a
-    /// local emulator), those are the credentials. Requests go through `outbound`, the
-    /// process's one HTTP stack (no second certificate store loaded for the SDK).
+    /// Both clients from [`sdk_config`].
     pub async fn load(env: &Env, outbound: &Outbound) -> AwsClients {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(outbound.aws_http_client());
-        if let Some(endpoint) = env.get("AWS_ENDPOINT_URL") {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if let Some(region) = env.get("AWS_REGION").or(env.get("AWS_DEFAULT_REGION")) {
-            loader = loader.region(aws_config::Region::new(region.to_owned()));
-        }
-        if let (Some(key), Some(secret)) = (
-            env.get("AWS_ACCESS_KEY_ID"),
-            env.get("AWS_SECRET_ACCESS_KEY"),
-        ) {
-            loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                key,
-                secret,
-                env.get("AWS_SESSION_TOKEN").map(str::to_owned),
-                None,
-                "environment",
-            ));
-        }
-        let config = loader.load().await;
-        AwsClients::from_sdk_config(&config)
+        AwsClients::from_sdk_config(&sdk_config(env, outbound).await)
     }
 
     pub fn from_sdk_config(config: &aws_config::SdkConfig) -> AwsClients {
@@ -76,4 +50,34 @@ impl AwsClients {
             .clone()
             .unwrap_or_else(|| self.dynamodb.clone())
     }
+}
+
+/// Loads the SDK's standard configuration once: region, credentials (the Lambda role, the
+/// environment, profiles) and endpoint. `AWS_ENDPOINT_URL` and `AWS_REGION` are taken from
+/// `env` (the same snapshot the rest of the configuration comes from); when `env` also
+/// carries `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (as on Lambda, or against a
+/// local emulator), those are the credentials. Requests go through `outbound`, the
+/// process's one HTTP stack (no second certificate store loaded for the SDK).
+pub(crate) async fn sdk_config(env: &Env, outbound: &Outbound) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(outbound.aws_http_client());
+    if let Some(endpoint) = env.get("AWS_ENDPOINT_URL") {
+        loader = loader.endpoint_url(endpoint);
+    }
+    if let Some(region) = env.get("AWS_REGION").or(env.get("AWS_DEFAULT_REGION")) {
+        loader = loader.region(aws_config::Region::new(region.to_owned()));
+    }
+    if let (Some(key), Some(secret)) = (
+        env.get("AWS_ACCESS_KEY_ID"),
+        env.get("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            key,
+            secret,
+            env.get("AWS_SESSION_TOKEN").map(str::to_owned),
+            None,
+            "environment",
+        ));
+    }
+    loader.load().await
 }

@@ -47,13 +47,14 @@ impl Notifier {
             )
         })?;
         let outbound = pgm_http::Outbound::from_env(env)?;
-        let aws = match aws {
-            Some(clients) => clients,
-            None => AwsClients::load(env, &outbound).await,
+        // The notifier talks to SQS only: no DynamoDB client is built for it.
+        let sqs = match aws {
+            Some(clients) => clients.sqs,
+            None => aws_sdk_sqs::Client::new(&crate::aws::sdk_config(env, &outbound).await),
         };
         let http = outbound.client().map_err(|e| resource("HTTP client", e))?;
         Ok(Notifier::new(
-            aws.sqs,
+            sqs,
             queue_url,
             Deliverer::new(http, callback_url, delivery.callback_secret),
             delivery.retry_schedule,
