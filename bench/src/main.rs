@@ -23,6 +23,8 @@ use tokio::sync::OnceCell;
 
 /// The hello-world lambda_http function the init times are compared with.
 pub const HELLO: &str = "pgm-bench-hello";
+/// The same hello world on a one-thread runtime, like the functions.
+pub const HELLO_CURRENT_THREAD: &str = "pgm-bench-hello-current-thread";
 
 /// What invokes a function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

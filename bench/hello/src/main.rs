@@ -1,5 +1,6 @@
 //! The smallest lambda_http function: answers every HTTP event with 200 "hello". The init
-//! benchmark measures the PGM functions against it.
+//! benchmark measures the PGM functions against it. The runtime is `#[tokio::main]`'s
+//! multi-thread one, as in lambda_http's own examples.
 
 use lambda_http::{service_fn, Error, Request};
 
