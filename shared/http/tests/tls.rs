@@ -130,6 +130,14 @@ fn chain(e: &(dyn Error + 'static)) -> String {
     text
 }
 
+/// reqwest and the SDK both fail to reach `url`, for `reason` (rustls's words).
+async fn assert_both_refuse(outbound: &Outbound, url: &str, reason: &str) {
+    let refused = chain(&reqwest_get(outbound, url).await.unwrap_err());
+    assert!(refused.contains(reason), "reqwest: {refused}");
+    let refused = list_tables(outbound, url).await.unwrap_err();
+    assert!(refused.contains(reason), "the SDK: {refused}");
+}
+
 #[tokio::test]
 async fn a_certificate_signed_by_a_trusted_ca_is_accepted_by_reqwest_and_the_sdk() {
     let front = TlsFront::start().await;
@@ -147,14 +155,7 @@ async fn the_compiled_in_roots_refuse_a_ca_they_do_not_know() {
     let outbound = Outbound::from_env(&Env::default()).unwrap();
     let url = format!("https://localhost:{}/", front.port);
 
-    let refused = reqwest_get(&outbound, &url).await.unwrap_err();
-    assert!(
-        chain(&refused).contains("UnknownIssuer"),
-        "{}",
-        chain(&refused)
-    );
-    let refused = list_tables(&outbound, &url).await.unwrap_err();
-    assert!(refused.contains("UnknownIssuer"), "{refused}");
+    assert_both_refuse(&outbound, &url, "UnknownIssuer").await;
 }
 
 #[tokio::test]
@@ -164,14 +165,7 @@ async fn a_certificate_for_another_name_is_refused_even_from_a_trusted_ca() {
     // The certificate names `localhost`; 127.0.0.1 is the same server under another name.
     let url = format!("https://127.0.0.1:{}/", front.port);
 
-    let refused = reqwest_get(&outbound, &url).await.unwrap_err();
-    assert!(
-        chain(&refused).contains("not valid for name"),
-        "{}",
-        chain(&refused)
-    );
-    let refused = list_tables(&outbound, &url).await.unwrap_err();
-    assert!(refused.contains("not valid for name"), "{refused}");
+    assert_both_refuse(&outbound, &url, "not valid for name").await;
 }
 
 #[test]
