@@ -210,7 +210,7 @@ pub async fn run(bench: &Bench) -> Result<super::Report, String> {
         })
         .fold(0.0, f64::max);
     let target = format!(
-        "| Lambda init ≤ 1.5x a hello-world lambda_http function | {best:.1}x–{worst:.1}x (worst {worst_binary}); hello world {} ms to its first answer; against the same hello world on a one-thread runtime, as the functions run: worst {worst_one_thread:.1}x | {} |",
+        "| Lambda init ≤ 1.5x a hello-world lambda_http function | {best:.1}x–{worst:.1}x (worst {worst_binary}); hello world {} ms to its first answer; against the same hello world on a one-thread runtime, as the functions run: worst {worst_one_thread:.2}x | {} |",
         ms(hello_first),
         super::verdict(worst <= 1.5)
     );
