@@ -50,13 +50,7 @@ impl AwsProxy {
             provider: Arc::default(),
             route: Arc::default(),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        let url = format!(
-            "http://{}",
-            listener.local_addr().map_err(|e| e.to_string())?
-        );
+        let (listener, url) = crate::http_fronts::bind().await?;
         let router = Router::new().fallback(forward).with_state(shared.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;

@@ -147,3 +147,30 @@ impl Deployed {
             .route_table(&deployment.table, Some(deployment.shard_table(shard)));
     }
 }
+
+/// What the sections that drive the whole flow start from: moto, a receiver of the
+/// notifications, a Function URL for the sandbox's callbacks, and a deployment named `run`
+/// whose table and queues exist.
+pub struct Stage {
+    pub moto: String,
+    pub receiver: crate::http_fronts::Receiver,
+    pub function_url: crate::http_fronts::FunctionUrl,
+    pub deployment: Deployment,
+}
+
+impl Stage {
+    pub async fn start(bench: &crate::Bench, run: &str) -> Result<Stage, String> {
+        let moto = bench.moto().await;
+        let receiver = crate::http_fronts::Receiver::start().await?;
+        let function_url = crate::http_fronts::FunctionUrl::bind().await?;
+        let deployment =
+            Deployment::new(&moto, &bench.bin_dir, run, &function_url.url, &receiver.url);
+        deployment.create_resources().await?;
+        Ok(Stage {
+            moto,
+            receiver,
+            function_url,
+            deployment,
+        })
+    }
+}

@@ -12,7 +12,8 @@ use axum::Router;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 
-async fn bind() -> Result<(tokio::net::TcpListener, String), String> {
+/// A listener on a free loopback port, and its base URL.
+pub(crate) async fn bind() -> Result<(tokio::net::TcpListener, String), String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;

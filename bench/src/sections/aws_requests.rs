@@ -2,9 +2,8 @@
 //! counted on the wire between each Lambda binary and moto.
 
 use crate::aws_proxy::Counts;
-use crate::deployment::{Deployed, Deployment};
+use crate::deployment::{Deployed, Stage};
 use crate::events::{self, HttpAnswer, HttpRequest};
-use crate::http_fronts::{FunctionUrl, Receiver};
 use crate::sqs_poller;
 use crate::Bench;
 use serde_json::{json, Value};
@@ -76,17 +75,12 @@ fn result_is(value: &'static str) -> impl Fn(&HttpAnswer) -> bool {
 }
 
 pub async fn run(bench: &Bench) -> Result<super::Report, String> {
-    let moto = bench.moto().await;
-    let receiver = Receiver::start().await?;
-    let mut function_url = FunctionUrl::bind().await?;
-    let deployment = Deployment::new(
-        &moto,
-        &bench.bin_dir,
-        "requests",
-        &function_url.url,
-        &receiver.url,
-    );
-    deployment.create_resources().await?;
+    let Stage {
+        moto,
+        receiver,
+        mut function_url,
+        deployment,
+    } = Stage::start(bench, "requests").await?;
     let pay = deployment.deploy("pgm-pay").await?;
     // Two instances of the callback function, as in AWS: one serves the buyer's Approve on the
     // hosted 3DS page, the other the sandbox's signed callback sent meanwhile to its URL.

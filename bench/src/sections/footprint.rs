@@ -2,9 +2,8 @@
 //! `requests` invocations through the Runtime API, against moto; pgm-local's peak RSS serving
 //! the same number of HTTP requests.
 
-use crate::deployment::{Deployed, Deployment};
+use crate::deployment::{Deployed, Deployment, Stage};
 use crate::events::{self, HttpAnswer, HttpRequest};
-use crate::http_fronts::{FunctionUrl, Receiver};
 use crate::local::LocalPgm;
 use crate::sqs_poller;
 use crate::stats::mib;
@@ -142,17 +141,13 @@ async fn lambdas(bench: &Bench) -> Result<BTreeMap<String, Measured>, String> {
     let n = bench.requests;
     let started = std::time::Instant::now();
     let progress = |what: &str| eprintln!("footprint: {what} ({:.0?})", started.elapsed());
-    let moto = bench.moto().await;
-    let receiver = Receiver::start().await?;
-    let mut function_url = FunctionUrl::bind().await?;
-    let deployment = Deployment::new(
-        &moto,
-        &bench.bin_dir,
-        "footprint",
-        &function_url.url,
-        &receiver.url,
-    );
-    deployment.create_resources().await?;
+    let Stage {
+        moto,
+        // Kept alive: the notifications go to it.
+        receiver: _receiver,
+        mut function_url,
+        deployment,
+    } = Stage::start(bench, "footprint").await?;
     let shards: Vec<String> = LANES
         .iter()
         .flat_map(|lane| (0..n.div_ceil(PER_TABLE)).map(move |k| shard(lane, k * PER_TABLE)))

@@ -71,20 +71,11 @@ async fn measure(bench: &Bench, data_parent: &Path, tag: &str) -> Result<Row, St
     let through_pgm = |id: String| {
         let (http, pay_url) = (http.clone(), pay_url.clone());
         async move {
-            let sent = Instant::now();
-            let answer = http
-                .post(&pay_url)
-                .json(&pay_body(&id))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = answer.status();
-            let body: serde_json::Value = answer.json().await.map_err(|e| e.to_string())?;
-            let took = sent.elapsed();
-            if status != 200 || body["result"] != "REDIRECT_TO_URL" {
-                return Err(format!("pay through PGM: {status} {body}"));
-            }
-            Ok::<_, String>(took)
+            let pay = http.post(&pay_url).json(&pay_body(&id));
+            timed(pay, "pay through PGM", |body| {
+                body["result"] == "REDIRECT_TO_URL"
+            })
+            .await
         }
     };
     for i in 0..WARM_UP {
@@ -111,24 +102,17 @@ async fn measure(bench: &Bench, data_parent: &Path, tag: &str) -> Result<Row, St
             captured.body.clone(),
         );
         async move {
-            let sent = Instant::now();
-            let answer = http
+            let create = http
                 .post(&url)
                 .header("content-type", content_type)
                 .header("authorization", authorization)
                 // A new key each time, as PGM sends one per payment: no replayed answers.
                 .header("idempotency-key", i)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = answer.status();
-            let body: serde_json::Value = answer.json().await.map_err(|e| e.to_string())?;
-            let took = sent.elapsed();
-            if status != 200 || body["object"] != "checkout.session" {
-                return Err(format!("straight to the mock: {status} {body}"));
-            }
-            Ok::<_, String>(took)
+                .body(body);
+            timed(create, "straight to the mock", |body| {
+                body["object"] == "checkout.session"
+            })
+            .await
         }
     };
     for i in 0..WARM_UP {
@@ -274,4 +258,22 @@ pub async fn run(bench: &Bench) -> Result<super::Report, String> {
         text: out,
         targets: vec![target],
     })
+}
+
+/// Sends `request` and times it up to its whole JSON answer, which must be a 200 that `ok`
+/// accepts.
+async fn timed(
+    request: reqwest::RequestBuilder,
+    what: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> Result<Duration, String> {
+    let sent = Instant::now();
+    let answer = request.send().await.map_err(|e| e.to_string())?;
+    let status = answer.status();
+    let body: serde_json::Value = answer.json().await.map_err(|e| e.to_string())?;
+    let took = sent.elapsed();
+    if status != 200 || !ok(&body) {
+        return Err(format!("{what}: {status} {body}"));
+    }
+    Ok(took)
 }
