@@ -13,26 +13,8 @@ async fn pgm_local_on_dynamodb_and_sqs_notifies_through_the_queue() {
     let receiver = Receiver::start().await;
     // The stack's variables (table, queues, AWS endpoint); TestServer sets the public URL.
     let stack = Stack::new("http://placeholder.invalid", &[]).await;
-    let mut extra: Vec<(String, String)> = [
-        "AWS_ENDPOINT_URL",
-        "AWS_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "PGM_TABLE_NAME",
-        "PGM_QUEUE_URL",
-        "PGM_DLQ_URL",
-    ]
-    .iter()
-    .map(|var| (var.to_string(), stack.env.get(var).expect("set").to_owned()))
-    .collect();
-    extra.extend([
-        ("PGM_STORE".into(), "dynamodb".into()),
-        ("PGM_QUEUE".into(), "sqs".into()),
-        ("PGM_CREATE_RESOURCES".into(), "1".into()),
-        // Short polls: the test's moto serves one request at a time.
-        ("PGM_SQS_WAIT_SECONDS".into(), "0".into()),
-        ("PAYMENT_CALLBACK_URL".into(), receiver.url.clone()),
-    ]);
+    let mut extra = stack.pgm_local_env();
+    extra.push(("PAYMENT_CALLBACK_URL".into(), receiver.url.clone()));
     let extra: Vec<(&str, &str)> = extra
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))

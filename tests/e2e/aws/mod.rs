@@ -56,6 +56,33 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// What runs pgm-local on this stack: its AWS endpoint, table and queues, DynamoDB and SQS
+    /// as the backends (created when missing), and short SQS polls (moto serves one request
+    /// at a time).
+    pub fn pgm_local_env(&self) -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> = [
+            "AWS_ENDPOINT_URL",
+            "AWS_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "PGM_TABLE_NAME",
+            "PGM_QUEUE_URL",
+            "PGM_DLQ_URL",
+        ]
+        .iter()
+        .map(|var| (var.to_string(), self.env.get(var).expect("set").to_owned()))
+        .collect();
+        for (k, v) in [
+            ("PGM_STORE", "dynamodb"),
+            ("PGM_QUEUE", "sqs"),
+            ("PGM_CREATE_RESOURCES", "1"),
+            ("PGM_SQS_WAIT_SECONDS", "0"),
+        ] {
+            vars.push((k.into(), v.into()));
+        }
+        vars
+    }
+
     pub async fn new(public_url: &str, extra: &[(&str, &str)]) -> Stack {
         let moto = pgm_mocks::moto::endpoint().await;
         let table = unique("pgm");

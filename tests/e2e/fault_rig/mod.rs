@@ -82,26 +82,7 @@ impl Rig {
             Backend::Embedded => None,
             Backend::DynamoSqs => {
                 let stack = Stack::new("http://placeholder.invalid", &[]).await;
-                for var in [
-                    "AWS_ENDPOINT_URL",
-                    "AWS_REGION",
-                    "AWS_ACCESS_KEY_ID",
-                    "AWS_SECRET_ACCESS_KEY",
-                    "PGM_TABLE_NAME",
-                    "PGM_QUEUE_URL",
-                    "PGM_DLQ_URL",
-                ] {
-                    extra.insert(var.into(), stack.env.get(var).expect("set").to_owned());
-                }
-                for (k, v) in [
-                    ("PGM_STORE", "dynamodb"),
-                    ("PGM_QUEUE", "sqs"),
-                    ("PGM_CREATE_RESOURCES", "1"),
-                    // Short polls: moto serves one request at a time.
-                    ("PGM_SQS_WAIT_SECONDS", "0"),
-                ] {
-                    extra.insert(k.into(), v.into());
-                }
+                extra.extend(stack.pgm_local_env());
                 Some(stack)
             }
         };
