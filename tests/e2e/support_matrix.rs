@@ -102,7 +102,7 @@ fn deps(dir: &tempfile::TempDir) -> ProviderDeps {
     ProviderDeps {
         http: reqwest::Client::new(),
         public_url: "http://127.0.0.1:8080".into(),
-        sandbox_ledger: Arc::new(store),
+        sandbox_ledger: Some(Arc::new(store)),
     }
 }
 

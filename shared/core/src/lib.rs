@@ -5,6 +5,7 @@ pub mod config;
 pub mod event;
 pub mod money;
 pub mod payment;
+pub mod sandbox_ledger;
 pub mod secret;
 pub mod signing;
 pub mod wire;

@@ -2,13 +2,13 @@
 //! module per provider (adapter + its wire types).
 
 pub mod gestpay;
+pub mod kit;
 mod port;
 pub mod registry;
 pub mod sandbox;
 pub mod satispay;
 pub mod scalapay;
 pub mod stripe;
-pub mod transport;
 
 pub use port::*;
 pub use registry::{ProviderDeps, Registry};

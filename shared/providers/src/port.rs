@@ -199,24 +199,14 @@ pub enum ProviderError {
     InvalidRequest { field: String, message: String },
 }
 
-impl ProviderError {
-    /// Classifies a transport error from reqwest: nothing there is a definite no.
-    pub fn transport(e: &reqwest::Error) -> ProviderError {
-        let kind = if e.is_timeout() {
-            "timeout"
-        } else if e.is_connect() {
-            "connection failed"
-        } else {
-            "transport error"
-        };
-        // The URL is left out on purpose: some providers put credentials in query strings.
-        ProviderError::Unavailable(kind.to_owned())
-    }
-}
-
 /// A payment provider. One module per provider implements it, with its wire types beside it.
 /// Methods get the stored [`Payment`] where one exists; its `provider_payment_id` is what the
 /// provider knows the payment by.
+///
+/// Paying is what every provider does; everything else is a capability, a small trait of its
+/// own that an adapter implements and hands out from its `as_…` method. What a provider
+/// supports (the 501 answers and the README's support matrix, see [`Provider::supports`]) is
+/// read from those, so it cannot drift from the code.
 #[async_trait]
 pub trait Provider: Send + Sync {
     /// The route segment (`stripe`, `gestpay`, …).
@@ -225,87 +215,231 @@ pub trait Provider: Send + Sync {
     /// The payment-method segments this provider serves.
     fn methods(&self) -> &'static [&'static str];
 
-    /// Whether the operation is served. Must agree with what the methods below do: the
-    /// README's support matrix is generated from it and a test compares both.
-    fn supports(&self, op: Operation) -> bool;
-
     async fn pay(&self, cmd: &PayCommand) -> Result<PayOutcome, ProviderError>;
 
-    async fn pay_recurrent(&self, _cmd: &PayCommand) -> Result<PayOutcome, ProviderError> {
-        Err(ProviderError::NotSupported)
+    fn as_recurring(&self) -> Option<&dyn RecurringPay> {
+        None
     }
 
-    /// Captures a pre-authorised payment.
-    async fn confirm(
-        &self,
-        _payment: &Payment,
-        _amount: Money,
-    ) -> Result<CaptureOutcome, ProviderError> {
-        Err(ProviderError::NotSupported)
+    fn as_capture(&self) -> Option<&dyn Capture> {
+        None
     }
 
-    /// Releases an authorisation (session void).
-    async fn void(&self, _payment: &Payment) -> Result<CaptureOutcome, ProviderError> {
-        Err(ProviderError::NotSupported)
+    fn as_void(&self) -> Option<&dyn Void> {
+        None
     }
 
-    /// Refunds `amount` of a captured payment. `refund_id` is ours and unique per refund: use
-    /// it as the provider-side idempotency key where the provider has one.
-    async fn refund(
-        &self,
-        _payment: &Payment,
-        _amount: Money,
-        _refund_id: &str,
-    ) -> Result<RefundOutcome, ProviderError> {
-        Err(ProviderError::NotSupported)
+    fn as_refunds(&self) -> Option<&dyn Refunds> {
+        None
     }
 
-    /// Whether sending the same refund again (same `refund_id`) can never refund twice, because
-    /// the provider deduplicates it. Where it cannot, the PGM never re-sends a refund whose
-    /// first attempt's outcome is unknown.
-    fn refunds_are_idempotent(&self) -> bool {
-        false
+    fn as_refund_lookup(&self) -> Option<&dyn RefundLookup> {
+        None
     }
 
-    /// What became of our refund `refund_id` of `payment`, to settle a refund whose answer was
-    /// lost: `Ok(None)` when the provider never received it. Only called for refunds whose
-    /// request is over, and only when [`Provider::looks_up_refunds`] says it is served.
-    async fn refund_status(
-        &self,
-        _payment: &Payment,
-        _refund_id: &str,
-    ) -> Result<Option<RefundOutcome>, ProviderError> {
-        Err(ProviderError::NotSupported)
+    fn as_status(&self) -> Option<&dyn StatusLookup> {
+        None
     }
 
-    /// Whether [`Provider::refund_status`] is served. Refunds made through a provider that
-    /// cannot be asked stay reserved after a lost answer until someone settles them by hand.
-    fn looks_up_refunds(&self) -> bool {
-        false
+    fn as_webhooks(&self) -> Option<&dyn Webhooks> {
+        None
     }
 
-    /// Asks the provider where the payment stands. Also used to settle a pay whose answer was
-    /// lost: then `provider_payment_id` may be `None` and the provider is asked by our
-    /// shopTransactionID where it can be.
-    async fn status(&self, _payment: &Payment) -> Result<StatusOutcome, ProviderError> {
-        Err(ProviderError::NotSupported)
+    fn as_session_open(&self) -> Option<&dyn SessionOpen> {
+        None
     }
 
-    /// Verifies and reads a webhook.
-    async fn callback(&self, _req: &CallbackRequest) -> Result<CallbackOutcome, ProviderError> {
-        Err(ProviderError::NotSupported)
-    }
-
-    async fn session_open(
-        &self,
-        _cmd: &SessionOpenCommand,
-    ) -> Result<SessionOpened, ProviderError> {
-        Err(ProviderError::NotSupported)
+    /// `Some` when the `session/*` routes serve this provider, taking its payment id as
+    /// `sessionToken` (Stripe's Checkout Session, Scalapay's order token); confirm, void, refund
+    /// and check then go to the capabilities above.
+    fn as_session_tokens(&self) -> Option<&dyn SessionTokens> {
+        None
     }
 
     /// Pages this provider serves from the PGM's own host (only the sandbox has any: its
     /// hosted 3DS page). Mounted beside the API routes.
     fn hosted_routes(&self) -> Option<axum::Router> {
         None
+    }
+}
+
+/// Pays later instalments against a first one.
+#[async_trait]
+pub trait RecurringPay: Send + Sync {
+    async fn pay_recurrent(&self, cmd: &PayCommand) -> Result<PayOutcome, ProviderError>;
+}
+
+/// Captures a pre-authorised payment (`/confirm`, `session/confirm`).
+#[async_trait]
+pub trait Capture: Send + Sync {
+    async fn confirm(
+        &self,
+        payment: &Payment,
+        amount: Money,
+    ) -> Result<CaptureOutcome, ProviderError>;
+}
+
+/// Releases an authorisation (`session/void`).
+#[async_trait]
+pub trait Void: Send + Sync {
+    async fn void(&self, payment: &Payment) -> Result<CaptureOutcome, ProviderError>;
+}
+
+/// Refunds captured money (`/refund`, `session/refund`).
+#[async_trait]
+pub trait Refunds: Send + Sync {
+    /// Refunds `amount` of a captured payment. `refund_id` is ours and unique per refund: use
+    /// it as the provider-side idempotency key where the provider has one.
+    async fn refund(
+        &self,
+        payment: &Payment,
+        amount: Money,
+        refund_id: &str,
+    ) -> Result<RefundOutcome, ProviderError>;
+
+    /// Whether sending the same refund again (same `refund_id`) can never refund twice, because
+    /// the provider deduplicates it. Where it cannot, the PGM never re-sends a refund whose
+    /// first attempt's outcome is unknown.
+    fn refunds_are_idempotent(&self) -> bool;
+}
+
+/// Finds one of our refunds at the provider, to settle a refund whose answer was lost.
+/// Refunds made through a provider that cannot be asked stay reserved after a lost answer
+/// until someone settles them by hand.
+#[async_trait]
+pub trait RefundLookup: Send + Sync {
+    /// What became of our refund `refund_id` of `payment`: `Ok(None)` when the provider never
+    /// received it. Only called for refunds whose request is over.
+    async fn refund_status(
+        &self,
+        payment: &Payment,
+        refund_id: &str,
+    ) -> Result<Option<RefundOutcome>, ProviderError>;
+}
+
+/// Asks the provider where a payment stands (`/check`, `/status`, `session/check`, the
+/// reconciler, and a takeover of a pay whose answer was lost).
+#[async_trait]
+pub trait StatusLookup: Send + Sync {
+    /// Also used to settle a pay whose answer was lost: then `provider_payment_id` may be
+    /// `None` and the provider is asked by our shopTransactionID where it can be.
+    async fn status(&self, payment: &Payment) -> Result<StatusOutcome, ProviderError>;
+}
+
+/// Verifies and reads the provider's webhooks (`/{provider}/callback`).
+#[async_trait]
+pub trait Webhooks: Send + Sync {
+    async fn callback(&self, req: &CallbackRequest) -> Result<CallbackOutcome, ProviderError>;
+}
+
+/// Opens a transaction session (`session/open`).
+#[async_trait]
+pub trait SessionOpen: Send + Sync {
+    async fn session_open(&self, cmd: &SessionOpenCommand) -> Result<SessionOpened, ProviderError>;
+}
+
+/// The provider's payments can be driven through the `session/*` routes by their id.
+pub trait SessionTokens: Send + Sync {}
+
+/// The calls the application makes, each answering `NotSupported` where the provider lacks
+/// the capability: one place decides, from the `as_…` methods alone.
+impl dyn Provider {
+    /// Whether the route is served (the 501 answers and the README's support matrix).
+    pub fn supports(&self, op: Operation) -> bool {
+        let sessions = self.as_session_tokens().is_some();
+        match op {
+            Operation::Pay => true,
+            Operation::PayRecurrent => self.as_recurring().is_some(),
+            Operation::Confirm => self.as_capture().is_some(),
+            Operation::Refund => self.as_refunds().is_some(),
+            Operation::Callback => self.as_webhooks().is_some(),
+            Operation::Check | Operation::Status => self.as_status().is_some(),
+            Operation::SessionOpen => self.as_session_open().is_some(),
+            Operation::SessionConfirm => sessions && self.as_capture().is_some(),
+            Operation::SessionVoid => sessions && self.as_void().is_some(),
+            Operation::SessionRefund => sessions && self.as_refunds().is_some(),
+            Operation::SessionCheck => sessions && self.as_status().is_some(),
+        }
+    }
+
+    pub async fn pay_recurrent(&self, cmd: &PayCommand) -> Result<PayOutcome, ProviderError> {
+        self.as_recurring()
+            .ok_or(ProviderError::NotSupported)?
+            .pay_recurrent(cmd)
+            .await
+    }
+
+    pub async fn confirm(
+        &self,
+        payment: &Payment,
+        amount: Money,
+    ) -> Result<CaptureOutcome, ProviderError> {
+        self.as_capture()
+            .ok_or(ProviderError::NotSupported)?
+            .confirm(payment, amount)
+            .await
+    }
+
+    pub async fn void(&self, payment: &Payment) -> Result<CaptureOutcome, ProviderError> {
+        self.as_void()
+            .ok_or(ProviderError::NotSupported)?
+            .void(payment)
+            .await
+    }
+
+    pub async fn refund(
+        &self,
+        payment: &Payment,
+        amount: Money,
+        refund_id: &str,
+    ) -> Result<RefundOutcome, ProviderError> {
+        self.as_refunds()
+            .ok_or(ProviderError::NotSupported)?
+            .refund(payment, amount, refund_id)
+            .await
+    }
+
+    pub fn refunds_are_idempotent(&self) -> bool {
+        self.as_refunds()
+            .is_some_and(|r| r.refunds_are_idempotent())
+    }
+
+    pub fn looks_up_refunds(&self) -> bool {
+        self.as_refund_lookup().is_some()
+    }
+
+    pub async fn refund_status(
+        &self,
+        payment: &Payment,
+        refund_id: &str,
+    ) -> Result<Option<RefundOutcome>, ProviderError> {
+        self.as_refund_lookup()
+            .ok_or(ProviderError::NotSupported)?
+            .refund_status(payment, refund_id)
+            .await
+    }
+
+    pub async fn status(&self, payment: &Payment) -> Result<StatusOutcome, ProviderError> {
+        self.as_status()
+            .ok_or(ProviderError::NotSupported)?
+            .status(payment)
+            .await
+    }
+
+    pub async fn callback(&self, req: &CallbackRequest) -> Result<CallbackOutcome, ProviderError> {
+        self.as_webhooks()
+            .ok_or(ProviderError::NotSupported)?
+            .callback(req)
+            .await
+    }
+
+    pub async fn session_open(
+        &self,
+        cmd: &SessionOpenCommand,
+    ) -> Result<SessionOpened, ProviderError> {
+        self.as_session_open()
+            .ok_or(ProviderError::NotSupported)?
+            .session_open(cmd)
+            .await
     }
 }

@@ -28,11 +28,21 @@ pub struct ProviderDeps {
     pub http: reqwest::Client,
     /// `PGM_PUBLIC_URL`: where providers reach us (callbacks, hosted pages). No trailing slash.
     pub public_url: String,
-    /// The sandbox's own books (the "provider side" state), kept in the PGM's store.
-    pub sandbox_ledger: Arc<dyn SandboxLedger>,
+    /// The sandbox's own books (the "provider side" state), kept in the PGM's store. Only the
+    /// sandbox uses them; a process without them cannot enable the sandbox.
+    pub sandbox_ledger: Option<Arc<dyn SandboxLedger>>,
 }
 
 impl ProviderDeps {
+    /// What every adapter but the sandbox needs.
+    pub fn new(http: reqwest::Client, public_url: impl Into<String>) -> ProviderDeps {
+        ProviderDeps {
+            http,
+            public_url: public_url.into(),
+            sandbox_ledger: None,
+        }
+    }
+
     /// The URL a provider calls back: `{PGM_PUBLIC_URL}/{provider}/callback`.
     pub fn callback_url(&self, provider: &str) -> String {
         format!("{}/{provider}/callback", self.public_url)
@@ -153,12 +163,15 @@ mod tests {
     use crate::{PayOutcome, ProviderError};
     use async_trait::async_trait;
     use pgm_core::wire::PayCommand;
+    use pgm_core::{Money, Payment};
 
     /// A provider that serves only what it is told to.
     struct Fake {
         name: &'static str,
         methods: &'static [&'static str],
-        serves: &'static [Operation],
+        refunds: bool,
+        sessions: bool,
+        everything: bool,
     }
 
     #[async_trait]
@@ -171,11 +184,102 @@ mod tests {
             self.methods
         }
 
-        fn supports(&self, op: Operation) -> bool {
-            self.serves.contains(&op)
+        async fn pay(&self, _: &PayCommand) -> Result<PayOutcome, ProviderError> {
+            Err(ProviderError::NotSupported)
         }
 
-        async fn pay(&self, _: &PayCommand) -> Result<PayOutcome, ProviderError> {
+        fn as_refunds(&self) -> Option<&dyn crate::Refunds> {
+            (self.refunds || self.everything).then_some(self)
+        }
+
+        fn as_status(&self) -> Option<&dyn crate::StatusLookup> {
+            (self.sessions || self.everything).then_some(self)
+        }
+
+        fn as_session_tokens(&self) -> Option<&dyn crate::SessionTokens> {
+            (self.sessions || self.everything).then_some(self)
+        }
+
+        fn as_recurring(&self) -> Option<&dyn crate::RecurringPay> {
+            self.everything.then_some(self)
+        }
+
+        fn as_capture(&self) -> Option<&dyn crate::Capture> {
+            self.everything.then_some(self)
+        }
+
+        fn as_void(&self) -> Option<&dyn crate::Void> {
+            self.everything.then_some(self)
+        }
+
+        fn as_webhooks(&self) -> Option<&dyn crate::Webhooks> {
+            self.everything.then_some(self)
+        }
+
+        fn as_session_open(&self) -> Option<&dyn crate::SessionOpen> {
+            self.everything.then_some(self)
+        }
+    }
+
+    // Never called: the matrix reads only which capabilities exist.
+    #[async_trait]
+    impl crate::Refunds for Fake {
+        async fn refund(
+            &self,
+            _: &Payment,
+            _: Money,
+            _: &str,
+        ) -> Result<crate::RefundOutcome, ProviderError> {
+            Err(ProviderError::NotSupported)
+        }
+        fn refunds_are_idempotent(&self) -> bool {
+            false
+        }
+    }
+    #[async_trait]
+    impl crate::StatusLookup for Fake {
+        async fn status(&self, _: &Payment) -> Result<crate::StatusOutcome, ProviderError> {
+            Err(ProviderError::NotSupported)
+        }
+    }
+    impl crate::SessionTokens for Fake {}
+    #[async_trait]
+    impl crate::RecurringPay for Fake {
+        async fn pay_recurrent(&self, _: &PayCommand) -> Result<PayOutcome, ProviderError> {
+            Err(ProviderError::NotSupported)
+        }
+    }
+    #[async_trait]
+    impl crate::Capture for Fake {
+        async fn confirm(
+            &self,
+            _: &Payment,
+            _: Money,
+        ) -> Result<crate::CaptureOutcome, ProviderError> {
+            Err(ProviderError::NotSupported)
+        }
+    }
+    #[async_trait]
+    impl crate::Void for Fake {
+        async fn void(&self, _: &Payment) -> Result<crate::CaptureOutcome, ProviderError> {
+            Err(ProviderError::NotSupported)
+        }
+    }
+    #[async_trait]
+    impl crate::Webhooks for Fake {
+        async fn callback(
+            &self,
+            _: &crate::CallbackRequest,
+        ) -> Result<crate::CallbackOutcome, ProviderError> {
+            Err(ProviderError::NotSupported)
+        }
+    }
+    #[async_trait]
+    impl crate::SessionOpen for Fake {
+        async fn session_open(
+            &self,
+            _: &pgm_core::wire::SessionOpenCommand,
+        ) -> Result<crate::SessionOpened, ProviderError> {
             Err(ProviderError::NotSupported)
         }
     }
@@ -186,24 +290,30 @@ mod tests {
         registry.insert(Arc::new(Fake {
             name: "stripe",
             methods: &["stripe"],
-            serves: &[Operation::Pay, Operation::Refund, Operation::SessionCheck],
+            refunds: true,
+            sessions: false,
+            everything: false,
         }));
         registry.insert(Arc::new(Fake {
             name: "zzz-custom",
             methods: &["a", "b"],
-            serves: &[],
+            refunds: false,
+            sessions: true,
+            everything: false,
         }));
         registry.insert(Arc::new(Fake {
             name: "gestpay",
             methods: &["credit-cards", "pay-pal"],
-            serves: &Operation::ALL,
+            refunds: false,
+            sessions: false,
+            everything: true,
         }));
         let expected = "\
 | provider | methods | pay | pay/recurrent | confirm | refund | callback | check | status | session/open | session/confirm | session/void | session/refund | session/check |
 |---|---|:---:|:---:|:---:|:---:|:---:|:---:|:---:|:---:|:---:|:---:|:---:|:---:|
 | `gestpay` | `credit-cards`, `pay-pal` | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ |
-| `stripe` | `stripe` | ✓ | — | — | ✓ | — | — | — | — | — | — | — | ✓ |
-| `zzz-custom` | `a`, `b` | — | — | — | — | — | — | — | — | — | — | — | — |
+| `stripe` | `stripe` | ✓ | — | — | ✓ | — | — | — | — | — | — | — | — |
+| `zzz-custom` | `a`, `b` | ✓ | — | — | — | — | ✓ | ✓ | — | — | — | — | ✓ |
 ";
         assert_eq!(registry.support_matrix(), expected);
     }

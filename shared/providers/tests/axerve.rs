@@ -1,14 +1,12 @@
 //! The Gestpay/Axerve adapter over HTTP against the Axerve mock (API key, envelope, string
 //! amounts and the payment's events as the REST API v1 documents them).
 
-use async_trait::async_trait;
 use pgm_core::payment::NewPayment;
 use pgm_core::wire::{PayCommand, PayRequest};
 use pgm_core::{Currency, Env, Money, Payment, PaymentKind, PaymentState};
 use pgm_mocks::axerve::AxerveMock;
 use pgm_mocks::{Fault, MockServer};
 use pgm_providers::gestpay::{Gestpay, GestpayConfig};
-use pgm_providers::sandbox::{Charge, ChargeStatus, LedgerError, LedgerRefund, SandboxLedger};
 use pgm_providers::{
     CallbackOutcome, CallbackRequest, CallbackSubject, Operation, Provider, ProviderDeps,
     ProviderError, Registry,
@@ -24,7 +22,7 @@ const CALLBACK: &str = "https://pgm.example/gestpay/callback";
 struct Setup {
     mock: AxerveMock,
     server: MockServer,
-    provider: Gestpay,
+    provider: Arc<dyn Provider>,
 }
 
 fn env(base_url: &str, api_key: &str) -> Env {
@@ -36,11 +34,15 @@ fn env(base_url: &str, api_key: &str) -> Env {
     ])
 }
 
-fn provider(server: &MockServer, api_key: &str) -> Gestpay {
+fn provider(server: &MockServer, api_key: &str) -> Arc<dyn Provider> {
     let mut config =
         GestpayConfig::from_env(&env(&format!("{}/api/v1", server.url), api_key)).unwrap();
-    config.timeout = Duration::from_secs(1);
-    Gestpay::new(config, reqwest::Client::new(), CALLBACK.into())
+    config.api.timeout = Duration::from_secs(1);
+    Arc::new(Gestpay::new(
+        config,
+        reqwest::Client::new(),
+        CALLBACK.into(),
+    ))
 }
 
 async fn setup() -> Setup {
@@ -631,13 +633,13 @@ async fn supports_is_exactly_what_the_adapter_does() {
 fn config_from_env() {
     let live = Env::from_pairs([("GESTPAY_API_KEY", API_KEY), ("GESTPAY_SHOP_LOGIN", SHOP)]);
     assert_eq!(
-        GestpayConfig::from_env(&live).unwrap().base_url,
+        GestpayConfig::from_env(&live).unwrap().api.base_url,
         "https://ecomms2s.sella.it/api/v1"
     );
     let mut sandbox = live.clone();
     sandbox.set("GESTPAY_IS_SANDBOX", "true");
     assert_eq!(
-        GestpayConfig::from_env(&sandbox).unwrap().base_url,
+        GestpayConfig::from_env(&sandbox).unwrap().api.base_url,
         "https://sandbox.gestpay.net/api/v1"
     );
 
@@ -668,39 +670,13 @@ fn config_debug_never_prints_the_api_key() {
 }
 
 /// The registry needs a sandbox ledger even when the sandbox is not enabled.
-struct NoLedger;
-
-#[async_trait]
-impl SandboxLedger for NoLedger {
-    async fn create_charge(&self, _: &Charge) -> Result<Charge, LedgerError> {
-        Err(LedgerError("unused".into()))
-    }
-    async fn charge(&self, _: &str) -> Result<Option<Charge>, LedgerError> {
-        Err(LedgerError("unused".into()))
-    }
-    async fn charges_for(&self, _: &str) -> Result<Vec<Charge>, LedgerError> {
-        Err(LedgerError("unused".into()))
-    }
-    async fn transition(
-        &self,
-        _: &str,
-        _: &[ChargeStatus],
-        _: ChargeStatus,
-        _: i64,
-    ) -> Result<bool, LedgerError> {
-        Err(LedgerError("unused".into()))
-    }
-    async fn add_refund(&self, _: &str, _: &LedgerRefund) -> Result<(), LedgerError> {
-        Err(LedgerError("unused".into()))
-    }
-}
 
 #[test]
 fn the_registry_builds_gestpay_under_both_names() {
     let deps = ProviderDeps {
         http: reqwest::Client::new(),
         public_url: "https://pgm.example".into(),
-        sandbox_ledger: Arc::new(NoLedger),
+        sandbox_ledger: None,
     };
     let mut env = Env::from_pairs([("GESTPAY_API_KEY", API_KEY), ("GESTPAY_SHOP_LOGIN", SHOP)]);
     env.set("ENABLED_PROVIDERS", "axerve");

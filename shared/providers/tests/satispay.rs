@@ -10,13 +10,13 @@ use pgm_mocks::satispay::{
 };
 use pgm_mocks::{Fault, MockServer};
 use pgm_providers::satispay::{
-    digest_header, signing_string, PrivateKey, Satispay, SatispayConfig, DEFAULT_TIMEOUT,
-    SIGNED_HEADERS,
+    digest_header, signing_string, PrivateKey, Satispay, SatispayConfig, SIGNED_HEADERS,
 };
 use pgm_providers::{
     CallbackOutcome, CallbackRequest, CallbackSubject, Operation, Provider, ProviderError,
 };
 use serde_json::json;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CALLBACK: &str = "https://pgm.example/satispay/callback";
@@ -24,7 +24,7 @@ const CALLBACK: &str = "https://pgm.example/satispay/callback";
 struct Setup {
     mock: SatispayMock,
     server: MockServer,
-    provider: Satispay,
+    provider: Arc<dyn Provider>,
 }
 
 fn env(base_url: &str, private_key: &str) -> Env {
@@ -44,11 +44,15 @@ fn env(base_url: &str, private_key: &str) -> Env {
     ])
 }
 
-fn provider(base_url: &str, private_key: &str, waiting_seconds: u64) -> Satispay {
+fn provider(base_url: &str, private_key: &str, waiting_seconds: u64) -> Arc<dyn Provider> {
     let mut config = SatispayConfig::from_env(&env(base_url, private_key)).expect("config");
-    config.timeout = Duration::from_secs(1);
+    config.api.timeout = Duration::from_secs(1);
     config.waiting_seconds = waiting_seconds;
-    Satispay::new(config, reqwest::Client::new(), CALLBACK.into())
+    Arc::new(Satispay::new(
+        config,
+        reqwest::Client::new(),
+        CALLBACK.into(),
+    ))
 }
 
 async fn setup() -> Setup {
@@ -729,12 +733,12 @@ fn config_picks_the_host_by_sandbox_flag() {
     live.set("SATISPAY_BASE_URL", "");
     live.set("SATISPAY_IS_SANDBOX", "false");
     assert_eq!(
-        SatispayConfig::from_env(&live).unwrap().base_url,
+        SatispayConfig::from_env(&live).unwrap().api.base_url,
         "https://authservices.satispay.com/g_business/v1"
     );
     live.set("SATISPAY_IS_SANDBOX", "true");
     assert_eq!(
-        SatispayConfig::from_env(&live).unwrap().base_url,
+        SatispayConfig::from_env(&live).unwrap().api.base_url,
         "https://staging.authservices.satispay.com/g_business/v1"
     );
 }
@@ -747,30 +751,4 @@ fn config_debug_never_prints_keys() {
     assert!(!printed.contains("MIIE"), "{printed}");
     assert!(!printed.contains("BEGIN"), "{printed}");
     assert!(printed.contains("[REDACTED]"));
-}
-
-#[test]
-fn the_request_timeout_is_an_operator_setting() {
-    let config = |value: Option<&str>| {
-        let mut env = env(
-            "https://satispay.example/g_business/v1",
-            TEST_PRIVATE_KEY_PEM,
-        );
-        if let Some(v) = value {
-            env.set("SATISPAY_TIMEOUT_MS", v);
-        }
-        SatispayConfig::from_env(&env)
-    };
-    assert_eq!(config(None).unwrap().timeout, DEFAULT_TIMEOUT);
-    assert_eq!(
-        config(Some("250")).unwrap().timeout,
-        Duration::from_millis(250)
-    );
-    for bad in ["0", "-1", "1.5", "soon"] {
-        let err = config(Some(bad)).unwrap_err();
-        assert!(
-            err.to_string().contains("SATISPAY_TIMEOUT_MS"),
-            "{bad}: {err}"
-        );
-    }
 }

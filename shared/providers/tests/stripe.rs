@@ -1,14 +1,12 @@
 //! The Stripe adapter over HTTP against the Stripe mock (tests/mocks/src/stripe.rs), which
 //! holds to Stripe's documented wire format and refuses what Stripe refuses.
 
-use async_trait::async_trait;
 use pgm_core::clock::now_ms;
 use pgm_core::payment::NewPayment;
 use pgm_core::wire::{PayCommand, PayRequest};
 use pgm_core::{Currency, Env, Money, Payment, PaymentKind, PaymentState};
 use pgm_mocks::stripe::{signature_header, StripeMock, TEST_SECRET_KEY};
 use pgm_mocks::Fault;
-use pgm_providers::sandbox::{Charge, ChargeStatus, LedgerError, LedgerRefund, SandboxLedger};
 use pgm_providers::stripe::{Stripe, StripeConfig};
 use pgm_providers::{
     CallbackOutcome, CallbackRequest, CallbackSubject, Operation, Provider, ProviderDeps,
@@ -28,14 +26,14 @@ fn env_for(mock: &StripeMock) -> Env {
     ])
 }
 
-fn adapter(mock: &StripeMock) -> Stripe {
+fn adapter(mock: &StripeMock) -> Arc<dyn Provider> {
     let mut config = StripeConfig::from_env(&env_for(mock)).unwrap();
     // Short, so that the timeout test does not take 15 s.
-    config.timeout = Duration::from_millis(700);
-    Stripe::new(config, reqwest::Client::new())
+    config.api.timeout = Duration::from_millis(700);
+    Arc::new(Stripe::new(config, reqwest::Client::new()))
 }
 
-async fn setup() -> (StripeMock, Stripe) {
+async fn setup() -> (StripeMock, Arc<dyn Provider>) {
     let mock = StripeMock::start().await;
     let stripe = adapter(&mock);
     (mock, stripe)
@@ -78,7 +76,7 @@ fn eur(minor: i64) -> Money {
 }
 
 /// Pays and lets the buyer pay on the hosted page; returns the stored payment.
-async fn paid(mock: &StripeMock, stripe: &Stripe, cmd: &PayCommand) -> Payment {
+async fn paid(mock: &StripeMock, stripe: &Arc<dyn Provider>, cmd: &PayCommand) -> Payment {
     let outcome = stripe.pay(cmd).await.unwrap();
     let id = outcome.provider_payment_id.unwrap();
     mock.complete_session(&id).unwrap();
@@ -852,14 +850,14 @@ async fn a_lost_answer_to_a_capture_is_unavailable_and_the_retry_captures_once()
 
 #[tokio::test]
 async fn debug_output_never_shows_the_keys() {
-    let (_mock, stripe) = setup().await;
+    let _ = setup().await;
     let config = StripeConfig::from_env(&Env::from_pairs([
         ("STRIPE_PRIVATE_KEY", TEST_SECRET_KEY),
         ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
     ]))
     .unwrap();
     for text in [
-        format!("{stripe:?}"),
+        format!("{:?}", Stripe::new(config.clone(), reqwest::Client::new())),
         format!("{config:?}"),
         format!("{config:#?}"),
     ] {
@@ -867,7 +865,7 @@ async fn debug_output_never_shows_the_keys() {
         assert!(!text.contains(WEBHOOK_SECRET), "{text}");
         assert!(text.contains("REDACTED"), "{text}");
     }
-    assert_eq!(config.base_url, "https://api.stripe.com");
+    assert_eq!(config.api.base_url, "https://api.stripe.com");
 }
 
 #[test]
@@ -880,6 +878,7 @@ fn a_missing_or_malformed_variable_is_named() {
     assert_eq!(
         StripeConfig::from_env(&Env::from_pairs(full))
             .unwrap()
+            .api
             .base_url,
         "https://api.stripe.com"
     );
@@ -895,39 +894,13 @@ fn a_missing_or_malformed_variable_is_named() {
 }
 
 /// The registry's `ENABLED_PROVIDERS=stripe` arm; the sandbox books are not used by Stripe.
-struct NoLedger;
-
-#[async_trait]
-impl SandboxLedger for NoLedger {
-    async fn create_charge(&self, _: &Charge) -> Result<Charge, LedgerError> {
-        Err(LedgerError("unused".into()))
-    }
-    async fn charge(&self, _: &str) -> Result<Option<Charge>, LedgerError> {
-        Ok(None)
-    }
-    async fn charges_for(&self, _: &str) -> Result<Vec<Charge>, LedgerError> {
-        Ok(Vec::new())
-    }
-    async fn transition(
-        &self,
-        _: &str,
-        _: &[ChargeStatus],
-        _: ChargeStatus,
-        _: i64,
-    ) -> Result<bool, LedgerError> {
-        Ok(false)
-    }
-    async fn add_refund(&self, _: &str, _: &LedgerRefund) -> Result<(), LedgerError> {
-        Ok(())
-    }
-}
 
 #[test]
 fn the_registry_builds_stripe_from_its_variables() {
     let deps = ProviderDeps {
         http: reqwest::Client::new(),
         public_url: "https://pgm.example".into(),
-        sandbox_ledger: Arc::new(NoLedger),
+        sandbox_ledger: None,
     };
     let env = Env::from_pairs([
         ("ENABLED_PROVIDERS", "stripe"),

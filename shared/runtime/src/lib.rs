@@ -29,9 +29,9 @@ pub use reconciler::{PassReport, Reconciler};
 pub use tracing_setup::{init_tracing, LogFormat};
 
 use pgm_app::App;
+use pgm_core::sandbox_ledger::SandboxLedger;
 use pgm_core::{ConfigError, Env};
 use pgm_notify::{Deliverer, NotificationQueue};
-use pgm_providers::sandbox::SandboxLedger;
 use pgm_providers::{ProviderDeps, Registry};
 use pgm_store::PaymentStore;
 use std::sync::Arc;
@@ -119,7 +119,7 @@ impl Pgm {
         let deps = ProviderDeps {
             http: http.clone(),
             public_url: config.public_url.clone(),
-            sandbox_ledger: ledger,
+            sandbox_ledger: Some(ledger),
         };
         let providers = Registry::from_env(env, &deps)?;
         let deliverer = Deliverer::new(

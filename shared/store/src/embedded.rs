@@ -3,8 +3,8 @@
 
 use crate::{Commit, IdempotencyClaim, IdempotencyRecord, OutboxEntry, PaymentStore, StoreError};
 use async_trait::async_trait;
+use pgm_core::sandbox_ledger::{Charge, ChargeStatus, LedgerError, LedgerRefund, SandboxLedger};
 use pgm_core::{Payment, PaymentState};
-use pgm_providers::sandbox::{Charge, ChargeStatus, LedgerError, LedgerRefund, SandboxLedger};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::sync::{Arc, Mutex};

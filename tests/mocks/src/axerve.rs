@@ -212,10 +212,11 @@ impl AxervePayment {
             "country": "ITALIA",
             "company": "MASTERCARD",
             "tdLevel": "FULL",
-            "events": self.events.iter().map(|(t, a)| json!({
+            // Each event sits in an `event` wrapper, as the payment/detail reference shows it.
+            "events": self.events.iter().map(|(t, a)| json!({"event": {
                 "eventtype": t, "eventamount": decimal(*a, e), "eventdate": "19/08/16 16:13:14",
                 "eventARN": "", "environment": "ONL", "operator": ""
-            })).collect::<Vec<_>>(),
+            }})).collect::<Vec<_>>(),
             "buyer": {"name": self.buyer_name.clone().unwrap_or_default(),
                       "email": self.buyer_email.clone().unwrap_or_default()},
             "transactionErrorCode": self.error_code,

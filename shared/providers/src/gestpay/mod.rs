@@ -4,23 +4,23 @@
 //! `payment/capture`. Axerve's server notification is not signed: it is only a trigger.
 //! Route aliases: `gestpay` and `axerve`.
 
+mod map;
 pub mod wire;
 
+use crate::kit::{Auth, ProviderClient, ProviderSettings};
 use crate::{
-    CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, CaptureOutcome, Operation,
-    PayOutcome, Provider, ProviderDeps, ProviderError, RefundOutcome, StatusOutcome,
+    CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, Capture, CaptureOutcome,
+    PayOutcome, Provider, ProviderDeps, ProviderError, RefundOutcome, Refunds, StatusLookup,
+    StatusOutcome, Webhooks,
 };
 use async_trait::async_trait;
+use map::{captured_minor, is_approved, outcome, payment_type, AxerveDialect};
 use pgm_core::wire::{validate_id, PayCommand};
 use pgm_core::{ConfigError, Env, Money, Payment, PaymentState, Secret};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::time::Duration;
 use wire::{
-    AmountOperation, CreatePayload, CreatePayment, Envelope, ResponseUrls, TransactionPayload,
-    TransactionRef,
+    AmountOperation, CreatePayload, CreatePayment, ResponseUrls, TransactionPayload, TransactionRef,
 };
 
 pub const NAME: &str = "gestpay";
@@ -34,24 +34,16 @@ const METHODS: &[&str] = &[
 
 const LIVE_API: &str = "https://ecomms2s.sella.it/api/v1";
 const SANDBOX_API: &str = "https://sandbox.gestpay.net/api/v1";
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Error codes with a meaning of their own (the rest are definite refusals).
-const TRANSACTION_NOT_FOUND: &str = "2011";
-const TECHNICAL_ERROR: &str = "9999";
 
 #[derive(Debug, Clone)]
 pub struct GestpayConfig {
-    /// `GESTPAY_BASE_URL`, else the live or sandbox API by `GESTPAY_IS_SANDBOX`.
-    pub base_url: String,
+    /// `GESTPAY_BASE_URL` (else the live or sandbox API by `GESTPAY_IS_SANDBOX`) and
+    /// `GESTPAY_TIMEOUT_MS`.
+    pub api: ProviderSettings,
     /// `GESTPAY_API_KEY`, sent as `Authorization: apikey <key>`.
     pub api_key: Secret,
     /// `GESTPAY_SHOP_LOGIN`, in every request body.
     pub shop_login: String,
-    /// `GESTPAY_TIMEOUT_MS`: how long one request may take before its outcome counts as unknown
-    /// (default 15 s). An operator setting: the merchant's backend has a timeout of its own, and
-    /// a pay that waits for the provider longer than its caller does helps nobody.
-    pub timeout: Duration,
 }
 
 impl GestpayConfig {
@@ -59,137 +51,18 @@ impl GestpayConfig {
         let sandbox = env.bool_or("GESTPAY_IS_SANDBOX", false)?;
         let default_api = if sandbox { SANDBOX_API } else { LIVE_API };
         Ok(GestpayConfig {
-            base_url: env.url_or("GESTPAY_BASE_URL", default_api)?,
+            api: ProviderSettings::from_env(env, "GESTPAY", default_api)?,
             api_key: env.secret("GESTPAY_API_KEY")?,
             shop_login: env.require("GESTPAY_SHOP_LOGIN")?.to_owned(),
-            timeout: timeout_from_env(env)?,
         })
     }
 }
 
-/// `GESTPAY_TIMEOUT_MS` in milliseconds, at least 1.
-fn timeout_from_env(env: &Env) -> Result<Duration, ConfigError> {
-    const VAR: &str = "GESTPAY_TIMEOUT_MS";
-    match env.parse_or(VAR, DEFAULT_TIMEOUT.as_millis() as u64)? {
-        0 => Err(ConfigError::new(VAR, "must be at least 1 (milliseconds)")),
-        ms => Ok(Duration::from_millis(ms)),
-    }
-}
-
 pub struct Gestpay {
-    config: GestpayConfig,
-    http: reqwest::Client,
+    api: ProviderClient<AxerveDialect>,
+    shop_login: String,
     /// `{PGM_PUBLIC_URL}/gestpay/callback`.
     callback_url: String,
-}
-
-/// The hosted page shows only this kind of payment. Google Pay has no code in Axerve's
-/// payment-type table, so its page offers whatever the shop has enabled.
-fn payment_type(method: &str) -> Option<&'static str> {
-    match method {
-        "credit-cards" => Some("CREDITCARD"),
-        "pay-pal" => Some("PAYPAL"),
-        "applepay" => Some("APPLEPAY"),
-        "satispay" => Some("SATISPAY"),
-        _ => None,
-    }
-}
-
-/// Reads an Axerve answer. The envelope decides, not only the HTTP status: an `error.code`
-/// other than `"0"` is an error even inside a 200.
-fn read<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, ProviderError> {
-    if status.is_server_error() {
-        return Err(ProviderError::Unavailable(format!(
-            "Axerve answered HTTP {}",
-            status.as_u16()
-        )));
-    }
-    let envelope: Envelope<serde_json::Value> = match serde_json::from_slice(body) {
-        Ok(envelope) => envelope,
-        Err(_) if status.is_client_error() => {
-            return Err(ProviderError::Rejected {
-                code: None,
-                message: format!("Axerve refused the request (HTTP {})", status.as_u16()),
-            })
-        }
-        Err(_) => {
-            return Err(ProviderError::Unavailable(
-                "unreadable Axerve response".into(),
-            ))
-        }
-    };
-    let code = envelope.error.code.trim();
-    if code != "0" {
-        return Err(match code {
-            TRANSACTION_NOT_FOUND => ProviderError::NotFound,
-            TECHNICAL_ERROR => ProviderError::Unavailable("Axerve technical error (9999)".into()),
-            _ => ProviderError::Rejected {
-                code: Some(code.to_owned()),
-                message: format!("Axerve: {} (error {code})", envelope.error.description),
-            },
-        });
-    }
-    if !status.is_success() {
-        return Err(ProviderError::Rejected {
-            code: None,
-            message: format!("Axerve refused the request (HTTP {})", status.as_u16()),
-        });
-    }
-    let payload = envelope
-        .payload
-        .ok_or_else(|| ProviderError::Unavailable("Axerve answer without payload".into()))?;
-    serde_json::from_value(payload)
-        .map_err(|_| ProviderError::Unavailable("unreadable Axerve payload".into()))
-}
-
-fn is_approved(result: &str) -> bool {
-    matches!(result, "OK" | "APPROVED")
-}
-
-/// `transactionResult` first (PGM's table: APPROVED/OK → accepted, DECLINED/KO → failed,
-/// PENDING/WAITING/UNSUBMITTED → pending), then the last event tells how far an approved
-/// payment went: `AUT` authorised only; `MOV`/`PRE` settled; `REQ`/`STO` refunds of a settled
-/// payment; `CAN` authorisation cancelled. Unknown values stay pending.
-fn outcome(p: &TransactionPayload) -> (PaymentState, String) {
-    let result = p.transaction_result.trim().to_ascii_uppercase();
-    match result.as_str() {
-        "KO" | "DECLINED" => {
-            let why = p
-                .transaction_error_description
-                .clone()
-                .filter(|d| !d.is_empty())
-                .unwrap_or_else(|| "Payment declined".into());
-            (PaymentState::Failed, why)
-        }
-        r if is_approved(r) => {
-            let last_event = p.events.last().map(|e| e.eventtype.as_str()).unwrap_or("");
-            let state = match p.transaction_state.trim() {
-                "" => last_event,
-                s => s,
-            };
-            match state.to_ascii_uppercase().as_str() {
-                "AUT" => (PaymentState::Authorized, "Payment authorised".into()),
-                "MOV" | "PRE" | "REQ" | "STO" => {
-                    (PaymentState::Captured, "Transaction completed".into())
-                }
-                "CAN" => (PaymentState::Failed, "Authorisation cancelled".into()),
-                // Approved without any event yet: the result alone is Axerve's "approved".
-                "" => (PaymentState::Captured, "Transaction completed".into()),
-                _ => (
-                    PaymentState::Pending,
-                    "Unknown Axerve transaction state; still pending".into(),
-                ),
-            }
-        }
-        "" | "PENDING" | "XX" | "WAITING" | "UNSUBMITTED" => (
-            PaymentState::Pending,
-            "Waiting for the buyer or the bank".into(),
-        ),
-        _ => (
-            PaymentState::Pending,
-            "Unknown Axerve result; still pending".into(),
-        ),
-    }
 }
 
 impl Gestpay {
@@ -203,8 +76,8 @@ impl Gestpay {
 
     pub fn new(config: GestpayConfig, http: reqwest::Client, callback_url: String) -> Gestpay {
         Gestpay {
-            config,
-            http,
+            api: ProviderClient::new(http, config.api, Auth::Scheme("apikey", config.api_key)),
+            shop_login: config.shop_login,
             callback_url,
         }
     }
@@ -215,31 +88,19 @@ impl Gestpay {
         path: &str,
         body: &B,
     ) -> Result<T, ProviderError> {
-        let request = self
-            .http
-            .post(format!("{}/{path}", self.config.base_url))
-            .timeout(self.config.timeout)
-            .header(
-                AUTHORIZATION,
-                format!("apikey {}", self.config.api_key.expose()),
-            )
-            .header(ACCEPT, "application/json")
-            .header(CONTENT_TYPE, "application/json")
-            .json(body);
-        let (status, bytes) = crate::transport::exchange(request).await?;
-        read(status, &bytes)
+        self.api.post(format!("/{path}")).json(body).send().await
     }
 
     /// Axerve's id when we have it, else ours (every operation accepts either).
     fn transaction<'a>(&'a self, payment: &'a Payment) -> TransactionRef<'a> {
         match payment.provider_payment_id.as_deref() {
             Some(id) => TransactionRef {
-                shop_login: &self.config.shop_login,
+                shop_login: &self.shop_login,
                 payment_id: Some(id),
                 shop_transaction_id: None,
             },
             None => TransactionRef {
-                shop_login: &self.config.shop_login,
+                shop_login: &self.shop_login,
                 payment_id: None,
                 shop_transaction_id: Some(&payment.shop_transaction_id),
             },
@@ -286,18 +147,6 @@ impl Provider for Gestpay {
         METHODS
     }
 
-    fn supports(&self, op: Operation) -> bool {
-        matches!(
-            op,
-            Operation::Pay
-                | Operation::Confirm
-                | Operation::Refund
-                | Operation::Callback
-                | Operation::Check
-                | Operation::Status
-        )
-    }
-
     async fn pay(&self, cmd: &PayCommand) -> Result<PayOutcome, ProviderError> {
         let notification = cmd
             .server_redirect
@@ -305,7 +154,7 @@ impl Provider for Gestpay {
             .unwrap_or_else(|| self.notification_url(&cmd.shop_transaction_id));
         let currency = cmd.amount.currency();
         let body = CreatePayment {
-            shop_login: &self.config.shop_login,
+            shop_login: &self.shop_login,
             amount: cmd.amount.to_decimal_string(),
             currency: currency.code(),
             shop_transaction_id: &cmd.shop_transaction_id,
@@ -339,6 +188,25 @@ impl Provider for Gestpay {
         })
     }
 
+    fn as_capture(&self) -> Option<&dyn Capture> {
+        Some(self)
+    }
+
+    fn as_refunds(&self) -> Option<&dyn Refunds> {
+        Some(self)
+    }
+
+    fn as_status(&self) -> Option<&dyn StatusLookup> {
+        Some(self)
+    }
+
+    fn as_webhooks(&self) -> Option<&dyn Webhooks> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Capture for Gestpay {
     async fn confirm(
         &self,
         payment: &Payment,
@@ -362,6 +230,14 @@ impl Provider for Gestpay {
                     .unwrap_or_else(|| "Capture refused".into())
             },
         })
+    }
+}
+
+#[async_trait]
+impl Refunds for Gestpay {
+    /// No: Axerve has no idempotency key for refunds.
+    fn refunds_are_idempotent(&self) -> bool {
+        false
     }
 
     async fn refund(
@@ -392,7 +268,10 @@ impl Provider for Gestpay {
             },
         })
     }
+}
 
+#[async_trait]
+impl StatusLookup for Gestpay {
     async fn status(&self, payment: &Payment) -> Result<StatusOutcome, ProviderError> {
         let detail: TransactionPayload = self
             .post("payment/detail", &self.transaction(payment))
@@ -401,13 +280,17 @@ impl Provider for Gestpay {
         Ok(StatusOutcome {
             state,
             description,
-            provider_payment_id: detail.payment_id.filter(|id| !id.is_empty()),
-            // payment/detail's events carry amounts, but which of them a partial capture is
-            // is not documented well enough to trust: the full amount is assumed.
-            captured_minor: None,
+            provider_payment_id: detail.payment_id.clone().filter(|id| !id.is_empty()),
+            // A partial capture shows in the MOV events' amounts.
+            captured_minor: (state == PaymentState::Captured)
+                .then(|| captured_minor(&detail, payment.amount.currency()))
+                .flatten(),
         })
     }
+}
 
+#[async_trait]
+impl Webhooks for Gestpay {
     /// A trigger only: Axerve signs nothing, so the PGM reads `payment/detail` before believing
     /// anything. The subject is our shopTransactionID (we put it in the notification URL), or
     /// Axerve's paymentID when the call carries one.
@@ -421,7 +304,7 @@ impl Provider for Gestpay {
                 .filter(|v| !v.is_empty())
         };
         for shop in [param("a"), param("shopLogin")].into_iter().flatten() {
-            if shop != self.config.shop_login {
+            if shop != self.shop_login {
                 return Err(ProviderError::InvalidCallback(
                     "callback for another shop".into(),
                 ));
@@ -449,79 +332,5 @@ impl Provider for Gestpay {
             verified: None,
             ack: CallbackAck::default(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn read_detail(status: u16, body: &str) -> Result<TransactionPayload, ProviderError> {
-        read(StatusCode::from_u16(status).unwrap(), body.as_bytes())
-    }
-
-    #[test]
-    fn the_envelope_decides_whatever_the_http_status() {
-        let ok = r#"{"error":{"code":"0","description":"request correctly processed"},
-                     "payload":{"transactionResult":"OK","transactionState":"MOV","paymentID":"1"}}"#;
-        assert_eq!(read_detail(200, ok).unwrap().transaction_state, "MOV");
-        let refused =
-            r#"{"error":{"code":"1105","description":"Invalid parameter value"},"payload":{}}"#;
-        for status in [200, 400] {
-            match read_detail(status, refused) {
-                Err(ProviderError::Rejected { code, message }) => {
-                    assert_eq!(code.as_deref(), Some("1105"));
-                    assert!(message.contains("Invalid parameter value"));
-                }
-                other => panic!("{status}: {other:?}"),
-            }
-        }
-        let missing =
-            r#"{"error":{"code":"2011","description":"Transaction not found"},"payload":{}}"#;
-        assert_eq!(
-            read_detail(200, missing).unwrap_err(),
-            ProviderError::NotFound
-        );
-        let technical = r#"{"error":{"code":"9999","description":"Technical error"},"payload":{}}"#;
-        assert!(matches!(
-            read_detail(500, technical),
-            Err(ProviderError::Unavailable(_))
-        ));
-        assert!(matches!(
-            read_detail(200, technical),
-            Err(ProviderError::Unavailable(_))
-        ));
-        assert!(matches!(
-            read_detail(200, "<html>"),
-            Err(ProviderError::Unavailable(_))
-        ));
-        assert!(matches!(
-            read_detail(403, "Forbidden"),
-            Err(ProviderError::Rejected { code: None, .. })
-        ));
-    }
-
-    #[test]
-    fn the_request_timeout_is_an_operator_setting() {
-        let config = |extra: &[(&str, &str)]| {
-            let mut env =
-                Env::from_pairs([("GESTPAY_API_KEY", "k"), ("GESTPAY_SHOP_LOGIN", "GESPAY1")]);
-            for (k, v) in extra {
-                env.set(k, v);
-            }
-            GestpayConfig::from_env(&env)
-        };
-        assert_eq!(config(&[]).unwrap().timeout, DEFAULT_TIMEOUT);
-        assert_eq!(
-            config(&[("GESTPAY_TIMEOUT_MS", "250")]).unwrap().timeout,
-            Duration::from_millis(250)
-        );
-        for bad in ["0", "-1", "1.5", "soon"] {
-            let err = config(&[("GESTPAY_TIMEOUT_MS", bad)]).unwrap_err();
-            assert!(
-                err.to_string().contains("GESTPAY_TIMEOUT_MS"),
-                "{bad}: {err}"
-            );
-        }
     }
 }

@@ -108,11 +108,23 @@ pub struct TransactionPayload {
     #[serde(default)]
     pub transaction_error_description: Option<String>,
     #[serde(default)]
-    pub events: Vec<Event>,
+    pub events: Vec<EventEntry>,
+}
+
+/// One entry of `events[]`: `{"event": {"eventtype", "eventamount", "eventdate", …}}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EventEntry {
+    #[serde(default)]
+    pub event: Event,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Event {
+    /// `AUT` authorised, `MOV` amount transferred (captured), `PRE` reserved for transfer,
+    /// `CAN` cancelled, `REQ` refund requested, `STO` refunded.
     #[serde(default)]
     pub eventtype: String,
+    /// The amount the event moved, a decimal string in major units (`"10.50"`).
+    #[serde(default)]
+    pub eventamount: Option<String>,
 }

@@ -11,14 +11,17 @@
 //! | anything else | declined, saying the token is unknown |
 
 mod hosted;
-mod ledger;
 
 pub use hosted::{callback_signature_header, CALLBACK_SIGNATURE_HEADER};
-pub use ledger::{Charge, ChargeStatus, LedgerError, LedgerRefund, SandboxLedger};
+pub use pgm_core::sandbox_ledger::{
+    Charge, ChargeStatus, LedgerError, LedgerRefund, SandboxLedger,
+};
 
 use crate::{
-    CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, CaptureOutcome, Operation,
-    PayOutcome, Provider, ProviderDeps, ProviderError, RefundOutcome, SessionOpened, StatusOutcome,
+    CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, Capture, CaptureOutcome,
+    PayOutcome, Provider, ProviderDeps, ProviderError, RecurringPay, RefundLookup, RefundOutcome,
+    Refunds, SessionOpen, SessionOpened, SessionTokens, StatusLookup, StatusOutcome, Void,
+    Webhooks,
 };
 use async_trait::async_trait;
 use pgm_core::clock::now_ms;
@@ -119,15 +122,14 @@ pub struct CallbackBody {
     pub status: ChargeStatus,
 }
 
-impl ChargeStatus {
-    fn payment_state(self) -> PaymentState {
-        match self {
-            ChargeStatus::AwaitingBuyer | ChargeStatus::Processing => PaymentState::Pending,
-            ChargeStatus::Authorized => PaymentState::Authorized,
-            ChargeStatus::Captured => PaymentState::Captured,
-            ChargeStatus::Declined => PaymentState::Failed,
-            ChargeStatus::Voided => PaymentState::Voided,
-        }
+/// Where a payment stands, from the sandbox's charge.
+fn payment_state(status: ChargeStatus) -> PaymentState {
+    match status {
+        ChargeStatus::AwaitingBuyer | ChargeStatus::Processing => PaymentState::Pending,
+        ChargeStatus::Authorized => PaymentState::Authorized,
+        ChargeStatus::Captured => PaymentState::Captured,
+        ChargeStatus::Declined => PaymentState::Failed,
+        ChargeStatus::Voided => PaymentState::Voided,
     }
 }
 
@@ -135,7 +137,12 @@ impl Sandbox {
     pub fn from_env(env: &Env, deps: &ProviderDeps) -> Result<Sandbox, ConfigError> {
         Ok(Sandbox::new(
             SandboxConfig::from_env(env)?,
-            deps.sandbox_ledger.clone(),
+            deps.sandbox_ledger.clone().ok_or_else(|| {
+                ConfigError::new(
+                    "ENABLED_PROVIDERS",
+                    "the sandbox needs the PGM's store for its books, and this process has none",
+                )
+            })?,
             deps.http.clone(),
             deps.public_url.clone(),
         ))
@@ -213,7 +220,7 @@ impl Sandbox {
             .then(|| format!("{}/sandbox/3ds/{}", self.core.public_url, charge.id));
         PayOutcome {
             provider_payment_id: Some(charge.id.clone()),
-            state: charge.status.payment_state(),
+            state: payment_state(charge.status),
             description: charge.description.clone(),
             redirect_url_mobile: None,
             redirect_url,
@@ -246,24 +253,93 @@ impl Provider for Sandbox {
         METHODS
     }
 
+    async fn pay(&self, cmd: &PayCommand) -> Result<PayOutcome, ProviderError> {
+        self.pay_card(cmd, false).await
+    }
+
+    fn hosted_routes(&self) -> Option<axum::Router> {
+        Some(hosted::routes(self.core.clone()))
+    }
+
+    fn as_refunds(&self) -> Option<&dyn Refunds> {
+        Some(self)
+    }
+
+    fn as_recurring(&self) -> Option<&dyn RecurringPay> {
+        Some(self)
+    }
+
+    fn as_capture(&self) -> Option<&dyn Capture> {
+        Some(self)
+    }
+
+    fn as_void(&self) -> Option<&dyn Void> {
+        Some(self)
+    }
+
+    fn as_refund_lookup(&self) -> Option<&dyn RefundLookup> {
+        Some(self)
+    }
+
+    fn as_status(&self) -> Option<&dyn StatusLookup> {
+        Some(self)
+    }
+
+    fn as_webhooks(&self) -> Option<&dyn Webhooks> {
+        Some(self)
+    }
+
+    fn as_session_open(&self) -> Option<&dyn SessionOpen> {
+        Some(self)
+    }
+
+    fn as_session_tokens(&self) -> Option<&dyn SessionTokens> {
+        Some(self)
+    }
+}
+
+impl SessionTokens for Sandbox {}
+
+#[async_trait]
+impl Refunds for Sandbox {
     /// Yes: the sandbox ledger keeps one refund per refund id.
     fn refunds_are_idempotent(&self) -> bool {
         true
     }
 
-    fn supports(&self, _op: Operation) -> bool {
-        true
+    async fn refund(
+        &self,
+        payment: &Payment,
+        amount: Money,
+        refund_id: &str,
+    ) -> Result<RefundOutcome, ProviderError> {
+        let charge = self.find(payment).await?;
+        if charge.status != ChargeStatus::Captured {
+            return Err(ProviderError::Rejected {
+                code: Some("charge_not_captured".into()),
+                message: format!("the charge is {:?}", charge.status),
+            });
+        }
+        let refund = LedgerRefund {
+            id: refund_id.to_owned(),
+            amount_minor: amount.minor(),
+            created_at: now_ms(),
+        };
+        self.core
+            .ledger
+            .add_refund(&charge.id, &refund)
+            .await
+            .map_err(unavailable)?;
+        Ok(RefundOutcome {
+            succeeded: true,
+            provider_refund_id: Some(format!("sbxr_{refund_id}")),
+            description: "Refund accepted".into(),
+        })
     }
+}
 
-    /// Yes: the ledger keeps every refund under our refund id.
-    fn looks_up_refunds(&self) -> bool {
-        true
-    }
-
-    async fn pay(&self, cmd: &PayCommand) -> Result<PayOutcome, ProviderError> {
-        self.pay_card(cmd, false).await
-    }
-
+#[async_trait]
+impl RecurringPay for Sandbox {
     async fn pay_recurrent(&self, cmd: &PayCommand) -> Result<PayOutcome, ProviderError> {
         let details = cmd.recurrence.clone().unwrap_or_default();
         let token = details
@@ -308,7 +384,10 @@ impl Provider for Sandbox {
             }
         }
     }
+}
 
+#[async_trait]
+impl Capture for Sandbox {
     async fn confirm(
         &self,
         payment: &Payment,
@@ -338,7 +417,10 @@ impl Provider for Sandbox {
             })
         }
     }
+}
 
+#[async_trait]
+impl Void for Sandbox {
     async fn void(&self, payment: &Payment) -> Result<CaptureOutcome, ProviderError> {
         let charge = self.find(payment).await?;
         let from = [
@@ -364,37 +446,10 @@ impl Provider for Sandbox {
             })
         }
     }
+}
 
-    async fn refund(
-        &self,
-        payment: &Payment,
-        amount: Money,
-        refund_id: &str,
-    ) -> Result<RefundOutcome, ProviderError> {
-        let charge = self.find(payment).await?;
-        if charge.status != ChargeStatus::Captured {
-            return Err(ProviderError::Rejected {
-                code: Some("charge_not_captured".into()),
-                message: format!("the charge is {:?}", charge.status),
-            });
-        }
-        let refund = LedgerRefund {
-            id: refund_id.to_owned(),
-            amount_minor: amount.minor(),
-            created_at: now_ms(),
-        };
-        self.core
-            .ledger
-            .add_refund(&charge.id, &refund)
-            .await
-            .map_err(unavailable)?;
-        Ok(RefundOutcome {
-            succeeded: true,
-            provider_refund_id: Some(format!("sbxr_{refund_id}")),
-            description: "Refund accepted".into(),
-        })
-    }
-
+#[async_trait]
+impl RefundLookup for Sandbox {
     async fn refund_status(
         &self,
         payment: &Payment,
@@ -415,7 +470,10 @@ impl Provider for Sandbox {
                 description: "Refund accepted".into(),
             }))
     }
+}
 
+#[async_trait]
+impl StatusLookup for Sandbox {
     async fn status(&self, payment: &Payment) -> Result<StatusOutcome, ProviderError> {
         let mut charge = self.find(payment).await?;
         if charge.status == ChargeStatus::Processing {
@@ -438,7 +496,7 @@ impl Provider for Sandbox {
             charge = self.find(payment).await?;
         }
         Ok(StatusOutcome {
-            state: charge.status.payment_state(),
+            state: payment_state(charge.status),
             description: match charge.status {
                 ChargeStatus::Captured => "Transaction completed".into(),
                 ChargeStatus::Authorized => "Transaction authorised".into(),
@@ -449,7 +507,10 @@ impl Provider for Sandbox {
             provider_payment_id: Some(charge.id),
         })
     }
+}
 
+#[async_trait]
+impl Webhooks for Sandbox {
     async fn callback(&self, req: &CallbackRequest) -> Result<CallbackOutcome, ProviderError> {
         let secret = self.core.config.webhook_secret.expose().as_bytes();
         let now = now_ms() / 1000;
@@ -493,7 +554,7 @@ impl Provider for Sandbox {
         Ok(CallbackOutcome::Payment {
             subject: CallbackSubject::ProviderPaymentId(body.charge_id.clone()),
             verified: Some(StatusOutcome {
-                state: body.status.payment_state(),
+                state: payment_state(body.status),
                 description: match body.status {
                     ChargeStatus::Captured | ChargeStatus::Authorized => {
                         "Transaction completed".into()
@@ -507,7 +568,10 @@ impl Provider for Sandbox {
             ack: CallbackAck::default(),
         })
     }
+}
 
+#[async_trait]
+impl SessionOpen for Sandbox {
     async fn session_open(&self, cmd: &SessionOpenCommand) -> Result<SessionOpened, ProviderError> {
         let id = format!("sbx_{}", random_hex(12));
         let charge = Charge {
@@ -534,13 +598,9 @@ impl Provider for Sandbox {
             .map_err(unavailable)?;
         Ok(SessionOpened {
             session_token: stored.id,
-            state: stored.status.payment_state(),
+            state: payment_state(stored.status),
             redirect_url: None,
         })
-    }
-
-    fn hosted_routes(&self) -> Option<axum::Router> {
-        Some(hosted::routes(self.core.clone()))
     }
 }
 

@@ -2,8 +2,13 @@
 //! (PKCS#1 v1.5) over `(request-target) host date digest`, with `Digest: SHA-256=<base64>` of the
 //! raw body. The lines and their order are the ones Satispay documents ("Create the String").
 
+use crate::kit::Signer;
+use crate::ProviderError;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
+use pgm_core::Secret;
+use reqwest::header::{HeaderName, AUTHORIZATION, HOST};
+use reqwest::{Method, Url};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::DecodePrivateKey;
@@ -85,6 +90,50 @@ pub fn authorization_header(key_id: &str, signature: &str) -> String {
     format!(
         "Signature keyId=\"{key_id}\", algorithm=\"rsa-sha256\", headers=\"{SIGNED_HEADERS}\", signature=\"{signature}\""
     )
+}
+
+/// Signs every request the Satispay adapter sends (see the module's documentation).
+pub struct SatispaySigner {
+    pub key_id: Secret,
+    pub private_key: PrivateKey,
+}
+
+impl Signer for SatispaySigner {
+    fn sign(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: &[u8],
+    ) -> Result<Vec<(HeaderName, String)>, ProviderError> {
+        let target = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        // The Host line signed must be the Host header sent: the port only when not default.
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => {
+                return Err(ProviderError::Rejected {
+                    code: Some("invalid_url".into()),
+                    message: "SATISPAY_BASE_URL has no host".into(),
+                })
+            }
+        };
+        let digest = digest_header(body);
+        let date = date_header(OffsetDateTime::now_utc());
+        let message = signing_string(method.as_str(), &target, &host, &date, &digest);
+        let signature = self.private_key.sign(&message);
+        Ok(vec![
+            (HOST, host),
+            (HeaderName::from_static("date"), date),
+            (HeaderName::from_static("digest"), digest),
+            (
+                AUTHORIZATION,
+                authorization_header(self.key_id.expose(), &signature),
+            ),
+        ])
+    }
 }
 
 #[cfg(test)]

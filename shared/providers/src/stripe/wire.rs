@@ -4,6 +4,7 @@
 //! the fields below. Parameter names follow Stripe's API reference (checked against the
 //! stripe-dotnet SDK, which is generated from Stripe's OpenAPI spec).
 
+use crate::kit::invalid;
 use crate::ProviderError;
 use pgm_core::wire::PayCommand;
 use pgm_core::Money;
@@ -50,13 +51,6 @@ impl LineItem {
     }
 }
 
-fn invalid(field: String, message: impl Into<String>) -> ProviderError {
-    ProviderError::InvalidRequest {
-        field,
-        message: message.into(),
-    }
-}
-
 /// The lines the buyer sees: the pay request's `products[]` when given (each
 /// `{"name", "amount" (unit price, decimal string), "quantity" (default 1)}`), else one line for
 /// the whole amount named `providerData.productName` or after the order. The products must add
@@ -86,32 +80,32 @@ pub fn line_items(cmd: &PayCommand) -> Result<Vec<LineItem>, ProviderError> {
             .get("name")
             .and_then(Value::as_str)
             .filter(|n| !n.trim().is_empty())
-            .ok_or_else(|| invalid(field("name"), "every product needs a name"))?;
+            .ok_or_else(|| invalid(&field("name"), "every product needs a name"))?;
         let amount = product
             .get("amount")
             .and_then(Value::as_str)
             .ok_or_else(|| {
                 invalid(
-                    field("amount"),
+                    &field("amount"),
                     "the unit price, as a decimal string such as \"5.00\"",
                 )
             })?;
         let unit_amount = Money::parse_decimal(amount, currency)
-            .map_err(|e| invalid(field("amount"), e.to_string()))?;
+            .map_err(|e| invalid(&field("amount"), e.to_string()))?;
         let quantity = match product.get("quantity") {
             None | Some(Value::Null) => 1,
             Some(q) => q
                 .as_i64()
                 .filter(|q| (1..=10_000).contains(q))
                 .ok_or_else(|| {
-                    invalid(field("quantity"), "must be a whole number from 1 to 10000")
+                    invalid(&field("quantity"), "must be a whole number from 1 to 10000")
                 })?,
         };
         total = unit_amount
             .minor()
             .checked_mul(quantity)
             .and_then(|line| total.checked_add(line))
-            .ok_or_else(|| invalid("products".into(), "the products add up to too much"))?;
+            .ok_or_else(|| invalid("products", "the products add up to too much"))?;
         items.push(LineItem {
             name: name.to_owned(),
             unit_amount,
@@ -123,7 +117,7 @@ pub fn line_items(cmd: &PayCommand) -> Result<Vec<LineItem>, ProviderError> {
             .map(|m| m.to_string())
             .unwrap_or_else(|_| "too much".into());
         return Err(invalid(
-            "products".into(),
+            "products",
             format!(
                 "the products add up to {sum}, not the amount {}",
                 cmd.amount
@@ -209,7 +203,7 @@ pub struct RefundList {
 }
 
 /// `{"error": {"type", "code", "param", "message"}}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }

@@ -3,8 +3,8 @@
 
 use crate::{IdempotencyRecord, OutboxEntry, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
+use pgm_core::sandbox_ledger::{Charge, ChargeStatus, LedgerRefund};
 use pgm_core::{Payment, StoredResponse};
-use pgm_providers::sandbox::{Charge, ChargeStatus, LedgerRefund};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 

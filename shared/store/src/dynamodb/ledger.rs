@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
     Update,
 };
-use pgm_providers::sandbox::{Charge, ChargeStatus, LedgerError, LedgerRefund, SandboxLedger};
+use pgm_core::sandbox_ledger::{Charge, ChargeStatus, LedgerError, LedgerRefund, SandboxLedger};
 use std::collections::HashMap;
 use std::time::Duration;
 

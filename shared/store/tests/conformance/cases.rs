@@ -2,11 +2,11 @@
 //! the traits. Times are synthetic unix milliseconds so that every boundary is exact.
 
 use pgm_core::payment::{NewPayment, PAY_LOCK_MS};
+use pgm_core::sandbox_ledger::{Charge, ChargeStatus, LedgerRefund, SandboxLedger};
 use pgm_core::Currency;
 use pgm_core::{
     EventType, Money, NotificationEvent, Payment, PaymentKind, PaymentState, StoredResponse,
 };
-use pgm_providers::sandbox::{Charge, ChargeStatus, LedgerRefund, SandboxLedger};
 use pgm_store::{
     Commit, IdempotencyClaim, IdempotencyRecord, OutboxEntry, PaymentStore, StoreError,
 };

@@ -1,5 +1,7 @@
 //! The sandbox provider's own books: what a real PSP would hold on its side. Kept behind a
-//! port so that it is as durable as the PGM's store (embedded or DynamoDB).
+//! port so that it is as durable as the PGM's store (embedded or DynamoDB). The port lives in
+//! the domain, not in the providers crate, so that the stores implement it without depending
+//! on any adapter.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
