@@ -103,6 +103,8 @@ def phase_create(args, state):
         session_params("order-manual", [("Jacket", 4200, 1)], manual=True)
     )
     check(manual.amount_total == 4200, "create (manual capture): amount_total 4200", manual.amount_total)
+    ids = (auto.last_response.request_id, manual.last_response.request_id)
+    check(ids[0] != ids[1], "Request-Id: one per request", ids)
 
     again = client.v1.checkout.sessions.retrieve(auto.id)
     check(again.id == auto.id and again.status == "open", "retrieve: same session, still open", (again.id, again.status))
@@ -197,6 +199,38 @@ def phase_paid(args, state):
     check(ids == [third.id, second.id, first.id], "auto_paging_iter: the intent's 3 refunds, newest first, across pages", ids)
     others = [r.id for r in client.v1.refunds.list({"payment_intent": mpi.id}).auto_paging_iter()]
     check(others == [full.id], "list: the filter keeps other intents' refunds out", others)
+    # Paging backwards: ending_before gives the refunds newer than the cursor, nearest first in
+    # each page, and auto_paging_iter walks towards the newest.
+    back = client.v1.refunds.list({"payment_intent": pi.id, "ending_before": first.id, "limit": 1})
+    check([r.id for r in back.data] == [second.id] and back.has_more is True, "list ending_before: the nearest newer refund, has_more", ([r.id for r in back.data], back.has_more))
+    ids = [r.id for r in back.auto_paging_iter()]
+    check(ids == [second.id, third.id], "auto_paging_iter backwards: oldest to newest", ids)
+
+    # The module-level configuration and the resource classes: the other documented way in,
+    # with its own request paths (class methods, refresh on an instance).
+    stripe.api_key = args.api_key
+    stripe.api_base = args.api_base
+    stripe.max_network_retries = 0
+    fetched = stripe.Refund.retrieve(first.id)
+    check(isinstance(fetched, stripe.Refund) and fetched.id == first.id and fetched.amount == 500, "Refund.retrieve: the refund", (type(fetched), getattr(fetched, "id", None)))
+    check(fetched.metadata["ticket"] == "T-1", "Refund.retrieve: its metadata", fetched.metadata)
+    fetched.refresh()
+    check(fetched.status == first.status, "Refund.refresh: same status", fetched.status)
+    expect_error(stripe.InvalidRequestError, lambda: stripe.Refund.retrieve("re_nope"), "Refund.retrieve of an unknown id")
+    session = stripe.checkout.Session.retrieve(auto.id)
+    check(isinstance(session.payment_intent, str), "Session.retrieve: PaymentIntent as an id unless expanded", session.payment_intent)
+    check("line_items" not in session, "Session.retrieve: line_items only when expanded", sorted(session.to_dict()))
+    items = stripe.checkout.Session.list_line_items(auto.id)
+    check(isinstance(items, stripe.ListObject) and items.url == f"/v1/checkout/sessions/{auto.id}/line_items", "Session.list_line_items: a list with its url", getattr(items, "url", None))
+    described = [(i.object, i.description, i.quantity, i.amount_total, i.price.unit_amount, i.currency) for i in items.data]
+    check(described == [("item", "Socks", 2, 2500, 1250, "eur"), ("item", "Shipping", 1, 500, 500, "eur")], "Session.list_line_items: the items as created", described)
+    check(all(isinstance(i, stripe.LineItem) and isinstance(i.price, stripe.Price) for i in items.data), "Session.list_line_items: LineItem objects with a Price", [type(i) for i in items.data])
+    first_item = client.v1.checkout.sessions.line_items.list(auto.id, {"limit": 1})
+    check(len(first_item.data) == 1 and first_item.has_more, "line_items limit 1: one page of one, has_more", (len(first_item.data), first_item.has_more))
+    check([i.description for i in first_item.auto_paging_iter()] == ["Socks", "Shipping"], "line_items auto_paging_iter: both items", None)
+    expanded = client.v1.checkout.sessions.retrieve(auto.id, {"expand": ["line_items", "payment_intent"]})
+    check(isinstance(expanded.line_items, stripe.ListObject) and len(expanded.line_items.data) == 2, "expand[]=line_items: the list in the session", type(getattr(expanded, "line_items", None)))
+    check(isinstance(expanded.payment_intent, stripe.PaymentIntent), "expand two fields at once", type(expanded.payment_intent))
 
     # The webhook: payload and header made by the Rust mock, checked by the SDK.
     payload, header, secret = state["event_payload"], state["event_header"], state["webhook_secret"]
