@@ -13,7 +13,13 @@
 //!   that failed validation are not saved;
 //! - state: sessions (`open` → `complete`/`expired`), PaymentIntents created when the buyer
 //!   pays (`succeeded`, or `requires_capture` with manual capture), captures, cancels, refunds,
-//!   with refunds beyond what remains refused.
+//!   with refunds beyond what remains refused;
+//! - lists (refunds, a session's line items): `{"object":"list","data","has_more","url"}`, paged
+//!   with `limit`, `starting_after` and `ending_before`; `expand[]` only for what Stripe expands;
+//! - every answer carries its own `Request-Id`.
+//!
+//! Stripe's official Python SDK drives it in tests/stripe_sdk.rs, which is what holds these
+//! shapes to Stripe's rather than to what our own adapter expects.
 //!
 //! Tests play the buyer with [`StripeMock::complete_session`] and friends, and play Stripe's
 //! webhook sender with [`StripeMock::event_body`] and [`signature_header`].
@@ -90,9 +96,15 @@ pub struct MockRefund {
     pub object: Value,
 }
 
+/// A line item with the ids Stripe gives it: `price_data` makes an ad-hoc Price (and Product),
+/// and the item, the Price and the Product each have their own id.
 #[derive(Debug, Clone)]
 struct LineItem {
+    id: String,
+    price: String,
+    product: String,
     name: String,
+    currency: String,
     unit_amount: i64,
     quantity: i64,
 }
@@ -144,6 +156,9 @@ struct Books {
     secret_key: String,
     base_url: String,
     next_id: u64,
+    /// Numbers the `Request-Id` of each answer, apart from `next_id` so that object ids stay
+    /// the same whatever was asked before.
+    next_request: u64,
     sessions: BTreeMap<String, Session>,
     intents: BTreeMap<String, Intent>,
     refunds: Vec<MockRefund>,
@@ -302,7 +317,7 @@ impl StripeMock {
         books
             .sessions
             .get(session_id)
-            .map(|s| session_json(&books, s, false))
+            .map(|s| session_json(&books, s, &[]))
     }
 
     pub fn payment_intent_json(&self, intent_id: &str) -> Option<Value> {
@@ -455,7 +470,6 @@ fn respond(status: StatusCode, body: &Value, replayed: bool, key: Option<&str>) 
     )
         .into_response();
     let headers = response.headers_mut();
-    headers.insert("request-id", HeaderValue::from_static("req_mock"));
     if let Some(key) = key.and_then(|k| HeaderValue::from_str(k).ok()) {
         headers.insert("idempotency-key", key);
         if replayed {
@@ -515,6 +529,25 @@ async fn dispatch(
     body: Bytes,
 ) -> Response {
     let mut books = books.lock().expect("books");
+    let mut response = handle(&mut books, method, uri, headers, body);
+    // Stripe answers every request, failed ones included, with its own `Request-Id` (`req_…`),
+    // the id its logs and support go by; the SDKs surface it on results and errors.
+    books.next_request += 1;
+    let request_id = format!("req_mock{:014}", books.next_request);
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("request-id", id);
+    }
+    response
+}
+
+/// One request, start to end: recorded, authenticated, decoded, idempotency applied, answered.
+fn handle(
+    books: &mut Books,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let text_header = |name: &str| {
         headers
             .get(name)
@@ -582,20 +615,24 @@ async fn dispatch(
     }
 
     let answer = match (&method, segments.as_slice()) {
-        (&Method::POST, ["v1", "checkout", "sessions"]) => create_session(&mut books, &params),
-        (&Method::GET, ["v1", "checkout", "sessions", id]) => retrieve_session(&books, id, &params),
-        (&Method::POST, ["v1", "checkout", "sessions", id, "expire"]) => {
-            expire_session(&mut books, id, &params)
+        (&Method::POST, ["v1", "checkout", "sessions"]) => create_session(books, &params),
+        (&Method::GET, ["v1", "checkout", "sessions", id]) => retrieve_session(books, id, &params),
+        (&Method::GET, ["v1", "checkout", "sessions", id, "line_items"]) => {
+            list_line_items(books, id, &params)
         }
-        (&Method::GET, ["v1", "payment_intents", id]) => retrieve_intent(&books, id, &params),
+        (&Method::POST, ["v1", "checkout", "sessions", id, "expire"]) => {
+            expire_session(books, id, &params)
+        }
+        (&Method::GET, ["v1", "payment_intents", id]) => retrieve_intent(books, id, &params),
         (&Method::POST, ["v1", "payment_intents", id, "capture"]) => {
-            capture_intent(&mut books, id, &params)
+            capture_intent(books, id, &params)
         }
         (&Method::POST, ["v1", "payment_intents", id, "cancel"]) => {
-            cancel_intent(&mut books, id, &params)
+            cancel_intent(books, id, &params)
         }
-        (&Method::POST, ["v1", "refunds"]) => create_refund(&mut books, &params),
-        (&Method::GET, ["v1", "refunds"]) => list_refunds(&books, &params),
+        (&Method::POST, ["v1", "refunds"]) => create_refund(books, &params),
+        (&Method::GET, ["v1", "refunds"]) => list_refunds(books, &params),
+        (&Method::GET, ["v1", "refunds", id]) => retrieve_refund(books, id, &params),
         _ => Answer {
             status: StatusCode::NOT_FOUND,
             body: error_json(
@@ -743,7 +780,7 @@ fn metadata(params: &Params, prefix: &str) -> Result<BTreeMap<String, String>, A
 fn create_session(books: &mut Books, params: &Params) -> Answer {
     match build_session(books, params) {
         Ok(session) => {
-            let body = session_json(books, &session, false);
+            let body = session_json(books, &session, &[]);
             books.sessions.insert(session.id.clone(), session);
             ok(body)
         }
@@ -839,7 +876,11 @@ fn build_session(books: &mut Books, params: &Params) -> Result<Session, Answer> 
             _ => session_currency = Some(item_currency),
         }
         items.push(LineItem {
+            id: books.new_id("li_"),
+            price: books.new_id("price_"),
+            product: books.new_id("prod_"),
             name,
+            currency: session_currency.clone().unwrap_or_default(),
             unit_amount,
             quantity,
         });
@@ -924,9 +965,11 @@ fn build_session(books: &mut Books, params: &Params) -> Result<Session, Answer> 
     })
 }
 
-fn session_json(books: &Books, s: &Session, expand_intent: bool) -> Value {
+/// The Checkout Session object; `expand` names the fields shown whole (`payment_intent`,
+/// `line_items`) instead of as an id, or not at all.
+fn session_json(books: &Books, s: &Session, expand: &[&str]) -> Value {
     let payment_intent = match &s.payment_intent {
-        Some(pi) if expand_intent => books
+        Some(pi) if expand.contains(&"payment_intent") => books
             .intents
             .get(pi)
             .map(intent_json)
@@ -934,7 +977,7 @@ fn session_json(books: &Books, s: &Session, expand_intent: bool) -> Value {
         Some(pi) => json!(pi),
         None => Value::Null,
     };
-    json!({
+    let mut session = json!({
         "id": s.id,
         "object": "checkout.session",
         "amount_subtotal": s.amount_total,
@@ -954,10 +997,51 @@ fn session_json(books: &Books, s: &Session, expand_intent: bool) -> Value {
         "success_url": s.success_url,
         // Stripe shows the hosted page's URL only while the session can still be paid.
         "url": (s.status == "open").then(|| format!("{}/c/pay/{}", books.base_url, s.id)),
-        "line_items_preview": s.line_items.iter().map(|l| json!({
-            "description": l.name, "quantity": l.quantity, "unit_amount": l.unit_amount
-        })).collect::<Vec<_>>(),
-    })
+    });
+    // Stripe leaves `line_items` out of the session unless expanded, and then it is the first
+    // page of the session's line item list, whose `url` is where the rest can be read.
+    if expand.contains(&"line_items") {
+        let items = line_items_json(s);
+        let (window, has_more) = window(items.len(), None, None, DEFAULT_LIMIT);
+        session["line_items"] = list_json(&items[window], has_more, &line_items_url(&s.id));
+    }
+    session
+}
+
+fn line_items_url(session_id: &str) -> String {
+    format!("/v1/checkout/sessions/{session_id}/line_items")
+}
+
+/// The session's line items (`"object": "item"`), each with the Price that its `price_data`
+/// made, as Stripe shows them.
+fn line_items_json(s: &Session) -> Vec<(String, Value)> {
+    s.line_items
+        .iter()
+        .map(|l| {
+            let amount = l.unit_amount * l.quantity;
+            let item = json!({
+                "id": l.id,
+                "object": "item",
+                "amount_discount": 0,
+                "amount_subtotal": amount,
+                "amount_tax": 0,
+                "amount_total": amount,
+                "currency": l.currency,
+                "description": l.name,
+                "price": {
+                    "id": l.price,
+                    "object": "price",
+                    "currency": l.currency,
+                    "livemode": false,
+                    "product": l.product,
+                    "type": "one_time",
+                    "unit_amount": l.unit_amount,
+                },
+                "quantity": l.quantity,
+            });
+            (l.id.clone(), item)
+        })
+        .collect()
 }
 
 fn intent_json(i: &Intent) -> Value {
@@ -977,27 +1061,44 @@ fn intent_json(i: &Intent) -> Value {
     })
 }
 
-fn expand_ok(params: &Params, allowed: &[&str]) -> Result<bool, Answer> {
-    for field in params.expand() {
-        if !allowed.contains(&field) {
-            return Err(invalid(
-                None,
-                Some("expand"),
-                format!("This property cannot be expanded ({field})."),
-            ));
-        }
+/// The `expand[]` fields, each one of `allowed` (Stripe refuses to expand anything else).
+fn expand_ok<'a>(params: &'a Params, allowed: &[&str]) -> Result<Vec<&'a str>, Answer> {
+    let fields = params.expand();
+    if let Some(field) = fields.iter().find(|f| !allowed.contains(f)) {
+        return Err(invalid(
+            None,
+            Some("expand"),
+            format!("This property cannot be expanded ({field})."),
+        ));
     }
-    Ok(params.expand().contains(&"payment_intent"))
+    Ok(fields)
 }
 
 fn retrieve_session(books: &Books, id: &str, params: &Params) -> Answer {
-    let expand = match check_known(params, &[]).and_then(|_| expand_ok(params, &["payment_intent"]))
+    let expand = match check_known(params, &[])
+        .and_then(|_| expand_ok(params, &["payment_intent", "line_items"]))
     {
         Ok(e) => e,
         Err(a) => return a,
     };
     match books.sessions.get(id) {
-        Some(s) => ok(session_json(books, s, expand)),
+        Some(s) => ok(session_json(books, s, &expand)),
+        None => missing("checkout.session", id, "session"),
+    }
+}
+
+/// `GET /v1/checkout/sessions/{id}/line_items`: the items in the order they were given.
+fn list_line_items(books: &Books, id: &str, params: &Params) -> Answer {
+    if let Err(a) = check_known(params, &PAGING).and_then(|_| expand_ok(params, &[])) {
+        return a;
+    }
+    match books.sessions.get(id) {
+        Some(s) => paged(
+            &line_items_json(s),
+            params,
+            "line_item",
+            &line_items_url(id),
+        ),
         None => missing("checkout.session", id, "session"),
     }
 }
@@ -1022,7 +1123,7 @@ fn expire_session(books: &mut Books, id: &str, params: &Params) -> Answer {
     }
     session.status = "expired";
     let session = session.clone();
-    ok(session_json(books, &session, false))
+    ok(session_json(books, &session, &[]))
 }
 
 fn retrieve_intent(books: &Books, id: &str, params: &Params) -> Answer {
@@ -1230,17 +1331,56 @@ fn create_refund(books: &mut Books, params: &Params) -> Answer {
     ok(object)
 }
 
-/// `GET /v1/refunds`: newest first, filtered by `payment_intent` or `charge`, paged with
-/// `limit` (1 to 100, default 10) and `starting_after` (a refund id), as Stripe's list API.
+/// `GET /v1/refunds`: newest first, filtered by `payment_intent` or `charge`, paged as every
+/// Stripe list.
 fn list_refunds(books: &Books, params: &Params) -> Answer {
-    if let Err(a) = check_known(
-        params,
-        &["payment_intent", "charge", "limit", "starting_after"],
-    ) {
+    let mut allowed = vec!["payment_intent", "charge"];
+    allowed.extend(PAGING);
+    if let Err(a) = check_known(params, &allowed).and_then(|_| expand_ok(params, &[])) {
         return a;
     }
+    let matches = |r: &&MockRefund| {
+        params
+            .get("payment_intent")
+            .is_none_or(|pi| r.payment_intent == pi)
+            && params
+                .get("charge")
+                .is_none_or(|c| r.object["charge"].as_str() == Some(c))
+    };
+    let newest_first: Vec<(String, Value)> = books
+        .refunds
+        .iter()
+        .rev()
+        .filter(matches)
+        .map(|r| (r.id.clone(), r.object.clone()))
+        .collect();
+    paged(&newest_first, params, "refund", "/v1/refunds")
+}
+
+/// `GET /v1/refunds/{id}`.
+fn retrieve_refund(books: &Books, id: &str, params: &Params) -> Answer {
+    if let Err(a) = check_known(params, &[]).and_then(|_| expand_ok(params, &[])) {
+        return a;
+    }
+    match books.refunds.iter().find(|r| r.id == id) {
+        Some(r) => ok(r.object.clone()),
+        None => missing("refund", id, "refund"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lists, as every Stripe list endpoint pages them (docs.stripe.com/api/pagination).
+
+/// The paging parameters every list takes.
+const PAGING: [&str; 3] = ["limit", "starting_after", "ending_before"];
+const DEFAULT_LIMIT: usize = 10;
+
+/// One page of `items` (id and object, in the list's order): up to `limit` (1 to 100, default
+/// 10) of them after `starting_after` or, paging backwards, the ones just before
+/// `ending_before`, the cursor being the id of an `object` in the list.
+fn paged(items: &[(String, Value)], params: &Params, object: &str, url: &str) -> Answer {
     let limit = match integer(params, "limit") {
-        Ok(None) => 10,
+        Ok(None) => DEFAULT_LIMIT,
         Ok(Some(n)) if (1..=100).contains(&n) => n as usize,
         Ok(Some(_)) => {
             return invalid(
@@ -1251,34 +1391,59 @@ fn list_refunds(books: &Books, params: &Params) -> Answer {
         }
         Err(a) => return a,
     };
-    let matches = |r: &&MockRefund| {
-        params
-            .get("payment_intent")
-            .is_none_or(|pi| r.payment_intent == pi)
-            && params
-                .get("charge")
-                .is_none_or(|c| r.object["charge"].as_str() == Some(c))
+    let position = |name: &str| -> Result<Option<usize>, Answer> {
+        let Some(id) = params.get(name) else {
+            return Ok(None);
+        };
+        match items.iter().position(|(i, _)| i == id) {
+            Some(at) => Ok(Some(at)),
+            None => Err(missing(object, id, name)),
+        }
     };
-    let newest_first: Vec<&MockRefund> = books.refunds.iter().rev().filter(matches).collect();
-    let start = match params.get("starting_after") {
-        None => 0,
-        Some(after) => match newest_first.iter().position(|r| r.id == after) {
-            Some(i) => i + 1,
-            None => return missing("refund", after, "starting_after"),
-        },
+    let (after, before) = match (position("starting_after"), position("ending_before")) {
+        (Ok(Some(_)), Ok(Some(_))) => {
+            return invalid(
+                None,
+                None,
+                "You may only specify one of these parameters: ending_before, starting_after.",
+            )
+        }
+        (Ok(after), Ok(before)) => (after, before),
+        (Err(a), _) | (_, Err(a)) => return a,
     };
-    let page: Vec<Value> = newest_first
-        .iter()
-        .skip(start)
-        .take(limit)
-        .map(|r| r.object.clone())
-        .collect();
-    ok(json!({
+    let (window, has_more) = window(items.len(), after, before, limit);
+    ok(list_json(&items[window], has_more, url))
+}
+
+/// Which items a page holds, and whether the list goes on past them in the paging direction.
+fn window(
+    len: usize,
+    after: Option<usize>,
+    before: Option<usize>,
+    limit: usize,
+) -> (std::ops::Range<usize>, bool) {
+    match before {
+        // Backwards: the `limit` items nearest the cursor, still in the list's order.
+        Some(end) => {
+            let start = end.saturating_sub(limit);
+            (start..end, start > 0)
+        }
+        None => {
+            let start = after.map_or(0, |at| at + 1);
+            let end = (start + limit).min(len);
+            (start..end, end < len)
+        }
+    }
+}
+
+/// Stripe's list object: `url` is the list's own path, which the SDKs page with.
+fn list_json(page: &[(String, Value)], has_more: bool, url: &str) -> Value {
+    json!({
         "object": "list",
-        "data": page,
-        "has_more": newest_first.len() > start + limit,
-        "url": "/v1/refunds",
-    }))
+        "data": page.iter().map(|(_, object)| object).collect::<Vec<_>>(),
+        "has_more": has_more,
+        "url": url,
+    })
 }
 
 mod form {
