@@ -692,3 +692,29 @@ fn the_registry_builds_gestpay_under_both_names() {
     let missing = Registry::from_env(&env, &deps).err().unwrap();
     assert_eq!(missing.var, "SATISPAY_PRIVATE_KEY");
 }
+
+#[tokio::test]
+async fn a_partial_capture_reads_its_amount_from_the_movements() {
+    let s = setup().await;
+    s.mock.set_auto_settle(false);
+    let payment = approved(&s, "cap-mov", PaymentState::Pending).await;
+    let payment = stored(
+        "cap-mov",
+        1240,
+        payment.provider_payment_id.as_deref(),
+        PaymentState::Authorized,
+    );
+    // Authorised only: nothing captured yet, and no amount claimed.
+    let authorised = s.provider.status(&payment).await.unwrap();
+    assert_eq!(
+        (authorised.state, authorised.captured_minor),
+        (PaymentState::Authorized, None)
+    );
+    assert!(s.provider.confirm(&payment, eur(730)).await.unwrap().succeeded);
+    // payment/detail's MOV event carries 7.30: the captured amount, not the authorised 12.40.
+    let captured = s.provider.status(&payment).await.unwrap();
+    assert_eq!(
+        (captured.state, captured.captured_minor),
+        (PaymentState::Captured, Some(730))
+    );
+}
