@@ -127,8 +127,12 @@ pub fn refused<D: Dialect + ?Sized>(status: StatusCode, refusal: Refusal) -> Pro
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         // The provider's own words about keys are not passed on: they may quote the key.
         return ProviderError::Rejected {
+            message: format!(
+                "{name} refused our credentials ({}{code_note}; check {})",
+                status.as_u16(),
+                D::CREDENTIAL
+            ),
             code: refusal.code.or(Some("authentication_failed".into())),
-            message: format!("{name} refused our credentials (check {})", D::CREDENTIAL),
         };
     }
     if status == StatusCode::NOT_FOUND || refusal.kind == RefusalKind::NotFound {
