@@ -222,7 +222,11 @@ async fn pay_refusals_a_400_naming_the_field_or_a_ko_from_satispay() {
     let ko = pay_with(&wrong.pgm, &pay_body("sp-key", "5.00")).await;
     assert_eq!(ko.status, 200, "{}", ko.text);
     assert_eq!(ko.json()["result"], "KO");
-    assert!(ko.text.contains("HTTP 401"), "{}", ko.text);
+    assert!(
+        ko.text.contains("refused our credentials (401, code 34"),
+        "{}",
+        ko.text
+    );
     assert!(!ko.text.contains("PRIVATE KEY"), "{}", ko.text);
     assert_eq!(wrong.mock.rejected_signatures(), 1);
     assert_eq!(wrong.mock.created_payments(), 0);

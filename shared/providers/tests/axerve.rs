@@ -710,7 +710,13 @@ async fn a_partial_capture_reads_its_amount_from_the_movements() {
         (authorised.state, authorised.captured_minor),
         (PaymentState::Authorized, None)
     );
-    assert!(s.provider.confirm(&payment, eur(730)).await.unwrap().succeeded);
+    assert!(
+        s.provider
+            .confirm(&payment, eur(730))
+            .await
+            .unwrap()
+            .succeeded
+    );
     // payment/detail's MOV event carries 7.30: the captured amount, not the authorised 12.40.
     let captured = s.provider.status(&payment).await.unwrap();
     assert_eq!(
