@@ -374,6 +374,11 @@ pub async fn provider_5xx_is_pending_never_ko(s: Suite) {
     outage(s, "provider_5xx", Fault::Unavailable).await;
 }
 
+/// The connection drops before the provider did anything.
+pub async fn provider_reset_is_pending_never_ko(s: Suite) {
+    outage(s, "provider_reset", Fault::Reset).await;
+}
+
 /// The provider answers after the PGM's timeout (400 ms in every driver).
 pub async fn provider_timeout_is_pending_never_ko(s: Suite) {
     outage(

@@ -36,6 +36,7 @@ macro_rules! conformance {
                 webhook_stale,
                 lost_pay_answer_resolved_by_check,
                 provider_5xx_is_pending_never_ko,
+                provider_reset_is_pending_never_ko,
                 provider_timeout_is_pending_never_ko,
                 concurrent_duplicate_pays_charge_once,
                 unsupported_routes_answer_501,

@@ -133,6 +133,12 @@ impl Driver for Stripe {
                 signature_header("whsec_someone_else", now, &body),
             ),
             self.event(pgm, &tampered, signature_header(WEBHOOK_SECRET, now, &body)),
+            // From the future: as stale as from the past.
+            self.event(
+                pgm,
+                &body,
+                signature_header(WEBHOOK_SECRET, now + 301, &body),
+            ),
             self.event(pgm, &body, format!("t={now}")),
             Delivery::post_json(format!("{}/stripe/callback", pgm.url), vec![], body),
         ]
