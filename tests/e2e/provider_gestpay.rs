@@ -6,7 +6,6 @@ use pgm_e2e::{no_notification, notifications, one_notification, Answer, Receiver
 use pgm_mocks::axerve::{AxerveMock, API_PREFIX, PAYMENT_PAGE};
 use pgm_mocks::{Fault, MockServer};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 const SHOP_LOGIN: &str = "GESPAY80790";
 const API_KEY: &str = "R0VTUEFZODA3OTAjI0VzZXJjZW50ZQ==";
@@ -199,19 +198,6 @@ async fn the_axerve_alias_reaches_the_same_payments() {
 }
 
 #[tokio::test]
-async fn a_declined_payment_fails_and_is_notified() {
-    let s = setup().await;
-    let payment_id = pay(&s, "gp-no", "3.00").await;
-    assert!(s.mock.decline(&payment_id));
-    axerve_calls_back(&s, &payment_id).await;
-    let status = s.pgm.status_at("gestpay", "gp-no").await;
-    assert_eq!(status["status"], "FAILED");
-    let n = one_notification(&s.receiver, "gp-no", "payment.failed").await;
-    assert_eq!(n["isSuccessful"], false);
-    assert_eq!(n["resultDescription"], "Authorization denied");
-}
-
-#[tokio::test]
 async fn pay_refusals_a_400_naming_the_field_or_a_ko_from_axerve() {
     let s = setup().await;
     let problem = pay_with(&s.pgm, &pay_body("gp-bad", "5.001"))
@@ -346,106 +332,6 @@ async fn an_authorisation_is_captured_by_confirm_up_to_the_authorised_amount() {
     let all = refund(&s.pgm, json!({"shopTransactionID": "gp-auth"})).await;
     assert_eq!(all.json()["refundedAmount"], "8.00", "{}", all.text);
     assert_eq!(s.mock.payment(&payment_id).unwrap().refunded_minor, 800);
-}
-
-#[tokio::test]
-async fn routes_gestpay_does_not_serve_answer_501() {
-    let s = setup().await;
-    let session = json!({"sessionToken": "anything"});
-    let mut recurrent = pay_body("gp-rec", "5.00");
-    recurrent["recurrenceDetails"] = json!({"isFirstInstallment": true});
-    for (path, body) in [
-        ("/gestpay/credit-cards/pay/recurrent", &recurrent),
-        (
-            "/axerve/session/open",
-            &json!({"shopTransactionID": "gp-s", "amount": "5.00"}),
-        ),
-        ("/gestpay/session/confirm", &session),
-        ("/gestpay/session/void", &session),
-        ("/axerve/session/refund", &session),
-        ("/gestpay/session/check", &session),
-    ] {
-        s.pgm
-            .post(path, body)
-            .await
-            .problem(501, "NOT_SUPPORTED_BY_PROVIDER");
-    }
-    assert_eq!(s.mock.created_payments(), 0);
-}
-
-/// A pay the network lost: PENDING (never KO), and the same request again is a replay that does
-/// not reach Axerve.
-async fn lost_pay(fault: Fault, id: &str) -> Setup {
-    let s = setup().await;
-    s.server.faults.push(fault);
-    let body = pay_body(id, "15.00");
-    let first = pay_with(&s.pgm, &body).await;
-    assert_eq!(first.status, 200, "{fault:?}: {}", first.text);
-    assert_eq!(
-        first.json()["result"],
-        "PENDING",
-        "{fault:?}: {}",
-        first.text
-    );
-    let again = pay_with(&s.pgm, &body).await;
-    assert_eq!(again.header("idempotent-replayed"), Some("true"));
-    assert_eq!(again.json(), first.json());
-    s
-}
-
-#[tokio::test]
-async fn a_5xx_reset_or_timeout_during_pay_is_pending_then_settled_by_check() {
-    for (fault, id) in [
-        (Fault::Unavailable, "gp-503"),
-        (Fault::Reset, "gp-reset"),
-        (Fault::Delay(Duration::from_millis(1500)), "gp-slow"),
-    ] {
-        let s = lost_pay(fault, id).await;
-        if let Fault::Delay(d) = fault {
-            tokio::time::sleep(d).await;
-        }
-        // Axerve finds payments by our shopTransactionID: whatever it has is the truth.
-        let at_axerve = s.mock.payments();
-        let checked = s.pgm.check_at("gestpay", id).await;
-        match at_axerve.as_slice() {
-            [] => {
-                assert_eq!(checked["status"], "FAILED", "{fault:?}");
-                one_notification(&s.receiver, id, "payment.failed").await;
-            }
-            [p] => {
-                assert_eq!(checked["status"], "PENDING", "{fault:?}");
-                assert_eq!(checked["paymentID"].as_str(), Some(p.payment_id.as_str()));
-            }
-            more => panic!("{fault:?}: {more:?}"),
-        }
-        assert!(s.mock.created_payments() <= 1);
-    }
-}
-
-#[tokio::test]
-async fn a_payment_created_but_answer_lost_is_found_by_check_and_charged_once() {
-    let s = lost_pay(Fault::ResetAfterWork, "gp-lost").await;
-    assert_eq!(s.mock.created_payments(), 1, "Axerve did the work once");
-    let at_axerve = s.mock.payments()[0].clone();
-    let checked = s.pgm.check_at("gestpay", "gp-lost").await;
-    assert_eq!(checked["status"], "PENDING");
-    assert_eq!(
-        checked["paymentID"].as_str(),
-        Some(at_axerve.payment_id.as_str())
-    );
-    assert!(s.mock.approve(&at_axerve.payment_id));
-    assert_eq!(
-        axerve_calls_back(&s, &at_axerve.payment_id).await.status,
-        200
-    );
-    assert_eq!(
-        s.pgm.status_at("gestpay", "gp-lost").await["status"],
-        "ACCEPTED"
-    );
-    one_notification(&s.receiver, "gp-lost", "payment.succeeded").await;
-    assert_eq!(s.mock.created_payments(), 1);
-    let captured: i64 = s.mock.payments().iter().map(|p| p.captured_minor).sum();
-    assert_eq!(captured, 1500, "charged once");
 }
 
 /// Axerve has no idempotency key for refunds: when a refund's answer is lost, a retry must not

@@ -8,7 +8,6 @@ use pgm_mocks::satispay::{
 };
 use pgm_mocks::{Fault, MockServer};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 struct Setup {
     mock: SatispayMock,
@@ -286,118 +285,6 @@ async fn refunds_full_partial_and_several_never_beyond_what_was_paid() {
         .iter()
         .all(|p| p.kind == "REFUND_TO_BUSINESS" && p.flow == "REFUND"));
     notifications(&s.receiver, "sp-parts", "refund.succeeded", 3).await;
-}
-
-#[tokio::test]
-async fn routes_satispay_does_not_serve_answer_501() {
-    let s = setup().await;
-    paid(&s, "sp-501", "5.00").await;
-    let requests = s.mock.requests().len();
-    let amend = json!({"shopTransactionID": "sp-501", "amount": "5.00"});
-    let session = json!({"sessionToken": "anything"});
-    let mut recurrent = pay_body("sp-rec", "5.00");
-    recurrent["recurrenceDetails"] = json!({"isFirstInstallment": true});
-    for (path, body) in [
-        ("/satispay/satispay/confirm", &amend),
-        ("/satispay/satispay/pay/recurrent", &recurrent),
-        (
-            "/satispay/session/open",
-            &json!({"shopTransactionID": "sp-s", "amount": "5.00"}),
-        ),
-        ("/satispay/session/confirm", &session),
-        ("/satispay/session/void", &session),
-        ("/satispay/session/refund", &session),
-        ("/satispay/session/check", &session),
-    ] {
-        s.pgm
-            .post(path, body)
-            .await
-            .problem(501, "NOT_SUPPORTED_BY_PROVIDER");
-    }
-    assert_eq!(s.mock.requests().len(), requests);
-}
-
-/// A pay the network lost: PENDING (never KO), and the same request again is a replay that does
-/// not reach Satispay.
-async fn lost_pay(fault: Fault, id: &str) -> Setup {
-    let s = setup().await;
-    s.server.faults.push(fault);
-    let body = pay_body(id, "15.00");
-    let first = pay_with(&s.pgm, &body).await;
-    assert_eq!(first.status, 200, "{fault:?}: {}", first.text);
-    assert_eq!(
-        first.json()["result"],
-        "PENDING",
-        "{fault:?}: {}",
-        first.text
-    );
-    let requests = s.mock.requests().len();
-    let again = pay_with(&s.pgm, &body).await;
-    assert_eq!(again.header("idempotent-replayed"), Some("true"));
-    assert_eq!(again.json(), first.json());
-    assert_eq!(
-        s.mock.requests().len(),
-        requests,
-        "the replay never reached Satispay"
-    );
-    s
-}
-
-#[tokio::test]
-async fn a_5xx_reset_or_timeout_during_pay_is_pending_then_settled_by_check() {
-    for (fault, id) in [
-        (Fault::Unavailable, "sp-503"),
-        (Fault::Reset, "sp-reset"),
-        (Fault::Delay(Duration::from_millis(1500)), "sp-slow"),
-    ] {
-        let s = lost_pay(fault, id).await;
-        if let Fault::Delay(d) = fault {
-            tokio::time::sleep(d).await;
-        }
-        // Whatever Satispay ended up with is the truth: found by our external_code, or not.
-        let at_satispay = s.mock.payments();
-        let checked = s.pgm.check_at("satispay", id).await;
-        match at_satispay.as_slice() {
-            [] => {
-                assert_eq!(checked["status"], "FAILED", "{fault:?}");
-                one_notification(&s.receiver, id, "payment.failed").await;
-            }
-            [p] => {
-                assert_eq!(checked["status"], "PENDING", "{fault:?}");
-                assert_eq!(checked["paymentID"].as_str(), Some(p.id.as_str()));
-            }
-            more => panic!("{fault:?}: {more:?}"),
-        }
-        assert!(s.mock.created_payments() <= 1);
-    }
-}
-
-#[tokio::test]
-async fn a_payment_created_but_answer_lost_is_found_by_check_and_charged_once() {
-    let s = lost_pay(Fault::ResetAfterWork, "sp-lost").await;
-    assert_eq!(s.mock.created_payments(), 1, "Satispay did the work once");
-    let at_satispay = s.mock.payments()[0].clone();
-    assert_eq!(at_satispay.external_code.as_deref(), Some("sp-lost"));
-    // The check finds it among Satispay's payments by our external_code.
-    let checked = s.pgm.check_at("satispay", "sp-lost").await;
-    assert_eq!(checked["status"], "PENDING");
-    assert_eq!(checked["paymentID"].as_str(), Some(at_satispay.id.as_str()));
-    // Its id is now known: the buyer pays, Satispay's callback finds the payment.
-    assert!(s.mock.accept(&at_satispay.id));
-    assert_eq!(satispay_calls_back(&s, &at_satispay.id).await.status, 200);
-    assert_eq!(
-        s.pgm.status_at("satispay", "sp-lost").await["status"],
-        "ACCEPTED"
-    );
-    one_notification(&s.receiver, "sp-lost", "payment.succeeded").await;
-    assert_eq!(s.mock.created_payments(), 1, "one payment at Satispay");
-    let accepted = s
-        .mock
-        .payments()
-        .iter()
-        .filter(|p| p.status == "ACCEPTED")
-        .count();
-    assert_eq!(accepted, 1, "charged once");
 }
 
 #[tokio::test]

@@ -8,7 +8,6 @@ use pgm_e2e::{no_notification, notifications, one_notification, Answer, Receiver
 use pgm_mocks::scalapay::{hmac_v1, ScalapayMock, SANDBOX_API_KEY};
 use pgm_mocks::Fault;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 struct Setup {
     mock: ScalapayMock,
@@ -202,37 +201,6 @@ async fn an_authorised_order_is_captured_on_its_signed_webhook_and_notified_once
 }
 
 #[tokio::test]
-async fn a_check_captures_an_order_the_buyer_authorised_once() {
-    let s = setup().await;
-    let token = pay(&s, "sc-check", "60.00").await;
-    s.mock.authorize_order(&token).unwrap();
-    // No webhook came: the merchant's check finds the authorisation and captures it.
-    let checked = s.pgm.check_at("scalapay", "sc-check").await;
-    assert_eq!(checked["status"], "ACCEPTED");
-    assert_eq!(s.mock.captures(), 1);
-    one_notification(&s.receiver, "sc-check", "payment.succeeded").await;
-    // The late webhook and another check capture nothing more.
-    assert_eq!(scalapay_calls_back(&s, &token).await.status, 200);
-    s.pgm.check_at("scalapay", "sc-check").await;
-    assert_eq!(s.mock.captures(), 1);
-    one_notification(&s.receiver, "sc-check", "payment.succeeded").await;
-    assert_eq!(s.receiver.for_payment("sc-check").len(), 1);
-}
-
-#[tokio::test]
-async fn a_declined_order_fails_and_is_notified() {
-    let s = setup().await;
-    let token = pay(&s, "sc-no", "40.00").await;
-    s.mock.decline_order(&token).unwrap();
-    assert_eq!(scalapay_calls_back(&s, &token).await.status, 200);
-    let status = s.pgm.status_at("scalapay", "sc-no").await;
-    assert_eq!(status["status"], "FAILED");
-    let n = one_notification(&s.receiver, "sc-no", "payment.failed").await;
-    assert_eq!(n["isSuccessful"], false);
-    assert_eq!(s.mock.captures(), 0);
-}
-
-#[tokio::test]
 async fn pay_refusals_a_400_naming_the_field_or_a_ko_from_scalapay() {
     let s = setup().await;
     let mut no_shipping = pay_body("sc-ship", "5.00");
@@ -359,79 +327,6 @@ async fn routes_scalapay_does_not_serve_answer_501() {
         .await;
     assert_eq!(refunded.json()["result"], "OK", "{}", refunded.text);
     assert_eq!(s.mock.refunds(&token).len(), 1);
-}
-
-/// A pay the network lost: PENDING (never KO), and the same request again is a replay that does
-/// not reach Scalapay.
-async fn lost_pay(fault: Fault, id: &str) -> Setup {
-    let s = setup().await;
-    s.mock.server.faults.push(fault);
-    let body = pay_body(id, "15.00");
-    let first = pay_with(&s.pgm, &body).await;
-    assert_eq!(first.status, 200, "{fault:?}: {}", first.text);
-    assert_eq!(
-        first.json()["result"],
-        "PENDING",
-        "{fault:?}: {}",
-        first.text
-    );
-    let requests = s.mock.requests().len();
-    let again = pay_with(&s.pgm, &body).await;
-    assert_eq!(again.header("idempotent-replayed"), Some("true"));
-    assert_eq!(again.json(), first.json());
-    assert_eq!(
-        s.mock.requests().len(),
-        requests,
-        "the replay never reached Scalapay"
-    );
-    s
-}
-
-#[tokio::test]
-async fn a_5xx_reset_or_timeout_during_pay_is_pending_then_settled_by_check() {
-    for (fault, id) in [
-        (Fault::Unavailable, "sc-503"),
-        (Fault::Reset, "sc-reset"),
-        (Fault::Delay(Duration::from_millis(1500)), "sc-slow"),
-    ] {
-        let s = lost_pay(fault, id).await;
-        if let Fault::Delay(d) = fault {
-            tokio::time::sleep(d).await;
-        }
-        // Scalapay finds orders by our merchantReference: whatever it has is the truth.
-        let orders = s.mock.orders_created();
-        let checked = s.pgm.check_at("scalapay", id).await;
-        match orders {
-            0 => {
-                assert_eq!(checked["status"], "FAILED", "{fault:?}");
-                one_notification(&s.receiver, id, "payment.failed").await;
-            }
-            1 => assert_eq!(checked["status"], "PENDING", "{fault:?}"),
-            more => panic!("{fault:?}: {more} orders"),
-        }
-    }
-}
-
-#[tokio::test]
-async fn an_order_created_but_answer_lost_is_found_by_check_and_captured_once() {
-    let s = lost_pay(Fault::ResetAfterWork, "sc-lost").await;
-    assert_eq!(s.mock.orders_created(), 1, "Scalapay did the work once");
-    let checked = s.pgm.check_at("scalapay", "sc-lost").await;
-    assert_eq!(checked["status"], "PENDING");
-    let token = checked["paymentID"]
-        .as_str()
-        .expect("found by reference")
-        .to_owned();
-    assert!(s.mock.order_json(&token).is_some());
-    s.mock.authorize_order(&token).unwrap();
-    assert_eq!(scalapay_calls_back(&s, &token).await.status, 200);
-    assert_eq!(
-        s.pgm.status_at("scalapay", "sc-lost").await["status"],
-        "ACCEPTED"
-    );
-    one_notification(&s.receiver, "sc-lost", "payment.succeeded").await;
-    assert_eq!(s.mock.orders_created(), 1);
-    assert_eq!(s.mock.captures(), 1, "charged once");
 }
 
 #[tokio::test]

@@ -9,8 +9,8 @@ use pgm_mocks::scalapay::{hmac_v1, ScalapayMock, SANDBOX_API_KEY};
 use pgm_mocks::Fault;
 use pgm_providers::scalapay::{Scalapay, ScalapayConfig, DEFAULT_BASE_URL};
 use pgm_providers::{
-    CallbackOutcome, CallbackRequest, CallbackSubject, Operation, Provider, ProviderDeps,
-    ProviderError, Registry, StatusOutcome,
+    CallbackOutcome, CallbackRequest, CallbackSubject, Provider, ProviderDeps, ProviderError,
+    Registry, StatusOutcome,
 };
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -760,53 +760,8 @@ async fn a_retried_refund_is_one_refund() {
     assert_eq!(mock.refunds(&token).len(), 1);
 }
 
-#[tokio::test]
-async fn confirm_and_void_are_not_supported() {
-    let (mock, scalapay) = setup().await;
-    let p = authorised(&mock, &scalapay, &pay_cmd()).await;
-    assert_eq!(
-        scalapay.confirm(&p, eur(500)).await,
-        Err(ProviderError::NotSupported)
-    );
-    assert_eq!(scalapay.void(&p).await, Err(ProviderError::NotSupported));
-    assert!(matches!(
-        scalapay.pay_recurrent(&pay_cmd()).await,
-        Err(ProviderError::NotSupported)
-    ));
-    for op in [
-        Operation::Confirm,
-        Operation::SessionConfirm,
-        Operation::SessionVoid,
-        Operation::SessionOpen,
-        Operation::PayRecurrent,
-    ] {
-        assert!(!scalapay.supports(op), "{op:?}");
-    }
-    for op in [
-        Operation::Pay,
-        Operation::Refund,
-        Operation::Callback,
-        Operation::Check,
-        Operation::Status,
-    ] {
-        assert!(scalapay.supports(op), "{op:?}");
-    }
-    assert_eq!(mock.captures(), 0);
-}
-
 // ---------------------------------------------------------------------------------------------
 // failures
-
-#[tokio::test]
-async fn a_503_is_unavailable_and_nothing_was_created() {
-    let (mock, scalapay) = setup().await;
-    mock.server.faults.push(Fault::Unavailable);
-    assert!(matches!(
-        scalapay.pay(&pay_cmd()).await,
-        Err(ProviderError::Unavailable(_))
-    ));
-    assert_eq!(mock.orders_created(), 0);
-}
 
 #[tokio::test]
 async fn a_500_after_the_work_is_unavailable_and_the_retry_is_the_same_order() {

@@ -770,17 +770,6 @@ async fn void_cancels_the_authorisation() {
 // failures
 
 #[tokio::test]
-async fn a_503_is_unavailable_and_nothing_was_created() {
-    let (mock, stripe) = setup().await;
-    mock.server.faults.push(Fault::Unavailable);
-    assert!(matches!(
-        stripe.pay(&pay_cmd("")).await,
-        Err(ProviderError::Unavailable(_))
-    ));
-    assert_eq!(mock.sessions_created(), 0);
-}
-
-#[tokio::test]
 async fn a_500_after_the_work_is_unavailable_and_the_retry_is_the_same_session() {
     let (mock, stripe) = setup().await;
     let cmd = pay_cmd("");
