@@ -602,7 +602,8 @@ impl SatispayMock {
         }
     }
 
-    /// `GET /payments?status=&limit=&starting_after=`: newest first.
+    /// `GET /payments?status=&limit=&starting_after=`: newest first. Without `status`, Satispay
+    /// lists the `ACCEPTED` payments only (the documented default), never all of them.
     fn list(&self, query: Option<&str>) -> Response {
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
@@ -617,7 +618,7 @@ impl SatispayMock {
             .payments
             .iter()
             .rev()
-            .filter(|p| get("status").is_none_or(|s| p.status == s))
+            .filter(|p| p.status == get("status").unwrap_or("ACCEPTED"))
             .collect();
         if let Some(after) = get("starting_after") {
             match all.iter().position(|p| p.id == after) {
