@@ -812,21 +812,6 @@ async fn the_mock_lists_accepted_payments_when_no_status_is_given() {
     }
 }
 
-/// Pays `count` newer payments of 1.00 (accepted when `accept`): 100 of them push an older
-/// payment of the same status to the second page of the adapter's 100-long pages.
-async fn newer_payments(s: &Setup, count: usize, accept: bool) {
-    for i in 0..count {
-        let outcome = s
-            .provider
-            .pay(&pay_command(&format!("newer-{i}"), "1.00", json!({})))
-            .await
-            .unwrap();
-        if accept {
-            assert!(s.mock.accept(&outcome.provider_payment_id.unwrap()));
-        }
-    }
-}
-
 /// The adapter read a second page of `status`, after the first 100, with `starting_after`.
 fn paged_beyond_the_first_100(s: &Setup, status: &str) -> bool {
     s.mock.requests().iter().any(|r| {
@@ -847,7 +832,8 @@ async fn a_lost_accepted_payment_beyond_the_first_page_of_100_is_found() {
         .unwrap();
     let id = outcome.provider_payment_id.unwrap();
     assert!(s.mock.accept(&id));
-    newer_payments(&s, 100, true).await;
+    // 100 newer accepted payments: ours is on the second page of 100.
+    s.mock.seed_payments(100, "ACCEPTED");
     let status = s
         .provider
         .status(&stored("lost-deep", 300, None, PaymentState::Initiated))
@@ -867,7 +853,8 @@ async fn a_lost_pending_payment_beyond_the_first_page_of_100_is_found() {
         .await
         .unwrap();
     let id = outcome.provider_payment_id.unwrap();
-    newer_payments(&s, 100, false).await;
+    // 100 newer pending payments: ours is on the second page of 100.
+    s.mock.seed_payments(100, "PENDING");
     let status = s
         .provider
         .status(&stored(

@@ -357,6 +357,29 @@ impl SatispayMock {
         }
     }
 
+    /// Other shoppers' payments made since (newest last), `status` each, as if created through
+    /// the API: what pushes an older payment deeper into `GET /payments`' pages.
+    pub fn seed_payments(&self, count: usize, status: &str) {
+        let mut inner = self.lock();
+        for i in 0..count {
+            inner.payments.push(MockPayment {
+                id: new_id(),
+                kind: "TO_BUSINESS".into(),
+                flow: "MATCH_CODE".into(),
+                amount_unit: 100,
+                currency: "EUR".into(),
+                status: status.to_owned(),
+                expired: false,
+                external_code: Some(format!("seeded-{i}")),
+                callback_url: None,
+                redirect_url: None,
+                parent_payment_uid: None,
+                refunded_unit: 0,
+                insert_date: now_text(),
+            });
+        }
+    }
+
     pub fn payment(&self, id: &str) -> Option<MockPayment> {
         self.lock().payments.iter().find(|p| p.id == id).cloned()
     }
