@@ -49,7 +49,7 @@ fn pay_body(id: &str, amount: &str) -> Value {
         "providerData": {
             "consumer": {"givenNames": "Ada", "surname": "Lovelace", "phoneNumber": "+393331234567"},
             "shipping": {"name": "Ada Lovelace", "countryCode": "IT", "postcode": "20100",
-                         "suburb": "Milano", "line1": "Via Roma 1"},
+                         "suburb": "Milano", "line1": "Via Roma 1", "phoneNumber": "+393331234567"},
         },
     })
 }
@@ -224,16 +224,15 @@ async fn pay_refusals_a_400_naming_the_field_or_a_ko_from_scalapay() {
     assert_eq!(s.mock.orders_created(), 0);
     assert!(s.mock.requests().is_empty(), "Scalapay was never asked");
 
-    // Scalapay's own validation (the shipping address needs a country): a definite no, KO.
+    // Scalapay's own validation (an item's price amount is a string, not a number): a definite
+    // no, KO.
     let mut no_country = pay_body("sc-country", "5.00");
-    no_country["providerData"]["shipping"]
-        .as_object_mut()
-        .unwrap()
-        .remove("countryCode");
+    no_country["providerData"]["items"] = json!([{"name": "Tea", "category": "food", "sku": "T",
+        "quantity": 1, "price": {"amount": 5, "currency": "EUR"}}]);
     let ko = pay_with(&s.pgm, &no_country).await;
     assert_eq!(ko.status, 200, "{}", ko.text);
     assert_eq!(ko.json()["result"], "KO");
-    assert!(ko.text.contains("countryCode"), "{}", ko.text);
+    assert!(ko.text.contains("items.0.price.amount"), "{}", ko.text);
     assert_eq!(
         s.pgm.status_at("scalapay", "sc-country").await["status"],
         "FAILED"
@@ -354,4 +353,61 @@ async fn a_refund_retried_after_a_lost_answer_refunds_once() {
     // Our refund id was Scalapay's Idempotency-Key: the retry got the same refund back.
     assert_eq!(s.mock.refunds(&token).len(), 1);
     one_notification(&s.receiver, "sc-lost-refund", "refund.succeeded").await;
+}
+
+#[tokio::test]
+async fn a_pay_lacking_what_scalapay_requires_is_a_400_naming_the_field_and_scalapay_is_never_asked(
+) {
+    let s = setup().await;
+    let without = |path: &[&str]| {
+        let mut body = pay_body("sc-required", "5.00");
+        let (last, parents) = path.split_last().unwrap();
+        let mut at = &mut body;
+        for step in parents {
+            at = &mut at[*step];
+        }
+        at.as_object_mut().unwrap().remove(*last).unwrap();
+        body
+    };
+    for (path, field) in [
+        (
+            &["providerData", "consumer", "phoneNumber"][..],
+            "providerData.consumer.phoneNumber",
+        ),
+        (&["buyerEmail"], "providerData.consumer.email"),
+        (
+            &["providerData", "shipping", "phoneNumber"],
+            "providerData.shipping.phoneNumber",
+        ),
+        (
+            &["providerData", "shipping", "suburb"],
+            "providerData.shipping.suburb",
+        ),
+        (
+            &["providerData", "shipping", "countryCode"],
+            "providerData.shipping.countryCode",
+        ),
+    ] {
+        let problem = pay_with(&s.pgm, &without(path))
+            .await
+            .problem(400, "VALIDATION_FAILED");
+        assert_eq!(problem["field"], field, "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("Scalapay")),
+            "{problem}"
+        );
+    }
+    assert!(s.mock.requests().is_empty(), "Scalapay was never asked");
+    assert_eq!(s.mock.orders_created(), 0);
+
+    // With the data, the same payment goes through: nothing was recorded against it.
+    let token = pay(&s, "sc-required", "5.00").await;
+    let order = s.mock.order_json(&token).unwrap();
+    let details = &order["orderDetails"];
+    assert_eq!(details["consumer"]["phoneNumber"], "+393331234567");
+    assert_eq!(details["consumer"]["email"], "ada@example.com");
+    assert_eq!(details["shipping"]["phoneNumber"], "+393331234567");
+    assert_eq!(details["shipping"]["suburb"], "Milano");
 }

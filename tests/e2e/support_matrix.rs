@@ -207,9 +207,9 @@ fn pay_body(id: &str) -> Value {
         "successRedirect": "https://shop.example/ok",
         "failureRedirect": "https://shop.example/ko",
         "providerData": {
-            "consumer": {"givenNames": "Ada", "surname": "Lovelace"},
+            "consumer": {"givenNames": "Ada", "surname": "Lovelace", "phoneNumber": "+393331234567"},
             "shipping": {"name": "Ada Lovelace", "countryCode": "IT", "postcode": "20100",
-                         "suburb": "Milano", "line1": "Via Roma 1"},
+                         "suburb": "Milano", "line1": "Via Roma 1", "phoneNumber": "+393331234567"},
         },
     })
 }

@@ -730,3 +730,120 @@ fn config_debug_never_prints_keys() {
     assert!(!printed.contains("BEGIN"), "{printed}");
     assert!(printed.contains("[REDACTED]"));
 }
+
+/// `GET {target}` signed by hand as Satispay documents it (no body: the digest of nothing).
+async fn signed_get(server: &MockServer, target: &str) -> reqwest::Response {
+    let key = PrivateKey::from_pem(TEST_PRIVATE_KEY_PEM).unwrap();
+    let url = reqwest::Url::parse(&format!("{}{target}", server.url)).unwrap();
+    let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let date = "Mon, 18 Mar 2019 15:10:24 +0000";
+    let digest = digest_header(b"");
+    let signature = key.sign(&signing_string("GET", target, &host, date, &digest));
+    reqwest::Client::new()
+        .get(url)
+        .header("Host", host)
+        .header("Date", date)
+        .header("Digest", digest)
+        .header(
+            "Authorization",
+            format!("Signature keyId=\"{TEST_KEY_ID}\", algorithm=\"rsa-sha256\", headers=\"{SIGNED_HEADERS}\", signature=\"{signature}\""),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_mock_lists_accepted_payments_when_no_status_is_given() {
+    let s = setup().await;
+    let mut ids = Vec::new();
+    for id in ["list-accepted", "list-pending", "list-canceled"] {
+        let outcome = s
+            .provider
+            .pay(&pay_command(id, "1.00", json!({})))
+            .await
+            .unwrap();
+        ids.push(outcome.provider_payment_id.unwrap());
+    }
+    assert!(s.mock.accept(&ids[0]));
+    assert!(s.mock.cancel(&ids[2]));
+    let listed = |body: serde_json::Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Satispay's documented default: `status` absent means ACCEPTED.
+    let default = signed_get(&s.server, "/g_business/v1/payments").await;
+    assert_eq!(default.status(), 200);
+    assert_eq!(listed(default.json().await.unwrap()), ids[..1]);
+    for (status, id) in [("PENDING", &ids[1..2]), ("CANCELED", &ids[2..3])] {
+        let response = signed_get(
+            &s.server,
+            &format!("/g_business/v1/payments?status={status}"),
+        )
+        .await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(listed(response.json().await.unwrap()), id);
+    }
+}
+
+/// The adapter read a second page of `status`, after the first 100, with `starting_after`.
+fn paged_beyond_the_first_100(s: &Setup, status: &str) -> bool {
+    s.mock.requests().iter().any(|r| {
+        r.method == "GET"
+            && r.path_and_query.contains(&format!("status={status}"))
+            && r.path_and_query.contains("limit=100")
+            && r.path_and_query.contains("starting_after=")
+    })
+}
+
+#[tokio::test]
+async fn a_lost_accepted_payment_beyond_the_first_page_of_100_is_found() {
+    let s = setup().await;
+    let outcome = s
+        .provider
+        .pay(&pay_command("lost-deep", "3.00", json!({})))
+        .await
+        .unwrap();
+    let id = outcome.provider_payment_id.unwrap();
+    assert!(s.mock.accept(&id));
+    // 100 newer accepted payments: ours is on the second page of 100.
+    s.mock.seed_payments(100, "ACCEPTED");
+    let status = s
+        .provider
+        .status(&stored("lost-deep", 300, None, PaymentState::Initiated))
+        .await
+        .unwrap();
+    assert_eq!(status.state, PaymentState::Captured);
+    assert_eq!(status.provider_payment_id, Some(id));
+    assert!(paged_beyond_the_first_100(&s, "ACCEPTED"));
+}
+
+#[tokio::test]
+async fn a_lost_pending_payment_beyond_the_first_page_of_100_is_found() {
+    let s = setup().await;
+    let outcome = s
+        .provider
+        .pay(&pay_command("lost-deep-pending", "3.00", json!({})))
+        .await
+        .unwrap();
+    let id = outcome.provider_payment_id.unwrap();
+    // 100 newer pending payments: ours is on the second page of 100.
+    s.mock.seed_payments(100, "PENDING");
+    let status = s
+        .provider
+        .status(&stored(
+            "lost-deep-pending",
+            300,
+            None,
+            PaymentState::Initiated,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(status.state, PaymentState::Pending);
+    assert_eq!(status.provider_payment_id, Some(id));
+    assert!(paged_beyond_the_first_100(&s, "PENDING"));
+}

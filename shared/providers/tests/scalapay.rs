@@ -46,7 +46,8 @@ async fn setup() -> (ScalapayMock, Arc<dyn Provider>) {
 
 const PROVIDER_DATA: &str = r#""providerData":{
     "consumer":{"givenNames":"Ada","surname":"Lovelace","phoneNumber":"+393331234567"},
-    "shipping":{"name":"Ada Lovelace","countryCode":"IT","postcode":"20100","suburb":"Milano","line1":"Via Roma 1"}}"#;
+    "shipping":{"name":"Ada Lovelace","countryCode":"IT","postcode":"20100","suburb":"Milano","line1":"Via Roma 1",
+                "phoneNumber":"+393331234567"}}"#;
 
 fn pay_cmd_with(id: &str, extra: &str) -> PayCommand {
     let json = format!(
@@ -272,8 +273,10 @@ async fn the_mock_refuses_wrong_amount_formats_and_keys_like_scalapay() {
     let order = |amount: serde_json::Value| {
         json!({
             "totalAmount": {"amount": amount, "currency": "EUR"},
-            "consumer": {"givenNames": "Ada", "surname": "Lovelace"},
-            "shipping": {"name": "A", "countryCode": "IT", "postcode": "1", "line1": "x"},
+            "consumer": {"givenNames": "Ada", "surname": "Lovelace", "email": "ada@example.com",
+                         "phoneNumber": "+393331234567"},
+            "shipping": {"name": "A", "countryCode": "IT", "postcode": "1", "suburb": "Milano",
+                         "line1": "x", "phoneNumber": "+393331234567"},
             "items": [{"name": "t", "category": "c", "sku": "s", "quantity": 1,
                        "price": {"amount": "5.00", "currency": "EUR"}}],
             "merchant": {"redirectConfirmUrl": "https://a", "redirectCancelUrl": "https://b"},
@@ -663,7 +666,6 @@ async fn a_full_refund_uses_the_documented_endpoint_and_references() {
         sent.json(),
         json!({
             "refundAmount": {"amount": "5.00", "currency": "EUR"},
-            "merchantReference": "order-1",
             "merchantRefundReference": "rf-1",
         })
     );
@@ -905,4 +907,312 @@ fn the_registry_builds_scalapay_from_its_variables() {
         Registry::from_env(&missing, &deps).err().unwrap().var,
         "SCALAPAY_API_KEY"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// What Scalapay's OpenAPI requires of an order and allows in a refund
+
+/// An order with exactly what Scalapay's OpenAPI (`POST /v2/orders`) marks required, values from
+/// its examples: written from Scalapay's schema, not from the adapter.
+fn documented_minimal_order() -> serde_json::Value {
+    json!({
+        "totalAmount": {"amount": "190.00", "currency": "EUR"},
+        "consumer": {"givenNames": "Joe", "surname": "Consumer", "email": "test@scalapay.com",
+                     "phoneNumber": "0400000001"},
+        "shipping": {"name": "Joe Consumer", "countryCode": "IT", "postcode": "50056",
+                     "suburb": "Montelupo Fiorentino", "line1": "Via della Rosa, 58",
+                     "phoneNumber": "0400000000"},
+        "items": [{"name": "T-Shirt", "category": "clothes", "sku": "12341234", "quantity": 1,
+                   "price": {"amount": "190.00", "currency": "EUR"}}],
+        "merchant": {"redirectConfirmUrl": "https://portal.integration.scalapay.com/success-url",
+                     "redirectCancelUrl": "https://portal.integration.scalapay.com/failure-url"},
+    })
+}
+
+/// Every path Scalapay's OpenAPI marks required in the create-order body.
+const ORDER_REQUIRED: &[&[&str]] = &[
+    &["totalAmount"],
+    &["totalAmount", "amount"],
+    &["totalAmount", "currency"],
+    &["consumer"],
+    &["consumer", "givenNames"],
+    &["consumer", "surname"],
+    &["consumer", "email"],
+    &["consumer", "phoneNumber"],
+    &["shipping"],
+    &["shipping", "name"],
+    &["shipping", "countryCode"],
+    &["shipping", "postcode"],
+    &["shipping", "suburb"],
+    &["shipping", "line1"],
+    &["shipping", "phoneNumber"],
+    &["items"],
+    &["items", "0", "name"],
+    &["items", "0", "category"],
+    &["items", "0", "sku"],
+    &["items", "0", "quantity"],
+    &["items", "0", "price"],
+    &["items", "0", "price", "amount"],
+    &["items", "0", "price", "currency"],
+    &["merchant"],
+    &["merchant", "redirectConfirmUrl"],
+    &["merchant", "redirectCancelUrl"],
+];
+
+/// Removes the value at `path` (object keys, or array indexes as digits).
+fn remove_at(value: &mut serde_json::Value, path: &[&str]) {
+    let (last, parents) = path.split_last().unwrap();
+    let mut at = value;
+    for step in parents {
+        at = match step.parse::<usize>() {
+            Ok(i) => &mut at[i],
+            Err(_) => &mut at[*step],
+        };
+    }
+    at.as_object_mut().unwrap().remove(*last).unwrap();
+}
+
+/// Asserts Scalapay's documented validation error: `{"errorCode":"api_validationerror",
+/// "errorId","message":{"errors":[{"field":[path],"location":"body","messages","types"}]},
+/// "httpStatusCode":400}`.
+async fn assert_validation_error(response: reqwest::Response, path: &[&str], kind: &str) {
+    assert_eq!(response.status(), 400, "{path:?}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["errorCode"], "api_validationerror", "{body}");
+    assert!(
+        body["errorId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("error-")),
+        "{body}"
+    );
+    assert_eq!(body["httpStatusCode"], 400, "{body}");
+    let error = &body["message"]["errors"][0];
+    assert_eq!(error["field"], json!(path), "{body}");
+    assert_eq!(error["location"], "body", "{body}");
+    assert!(
+        error["messages"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty() && m.iter().all(|m| m.is_string())),
+        "{body}"
+    );
+    assert_eq!(error["types"], json!([kind]), "{body}");
+}
+
+#[tokio::test]
+async fn the_mock_refuses_an_order_lacking_any_field_scalapay_requires() {
+    let mock = ScalapayMock::start().await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v2/orders", mock.url());
+    for path in ORDER_REQUIRED {
+        let mut order = documented_minimal_order();
+        remove_at(&mut order, path);
+        let response = http
+            .post(&url)
+            .bearer_auth(SANDBOX_API_KEY)
+            .json(&order)
+            .send()
+            .await
+            .unwrap();
+        assert_validation_error(response, path, "any.required").await;
+    }
+    assert_eq!(mock.orders_created(), 0);
+    let complete = http
+        .post(&url)
+        .bearer_auth(SANDBOX_API_KEY)
+        .json(&documented_minimal_order())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(complete.status(), 200);
+    assert_eq!(mock.orders_created(), 1);
+}
+
+/// A v2 pay body with everything Scalapay needs: names and email from `buyerName` and
+/// `buyerEmail`, phone numbers and address in `providerData`, the items given as Scalapay wants them.
+fn complete_pay_body(id: &str) -> serde_json::Value {
+    json!({
+        "amount": "5.00",
+        "shopTransactionID": id,
+        "buyerName": "Ada Maria Lovelace",
+        "buyerEmail": "ada@example.com",
+        "providerData": {
+            "consumer": {"phoneNumber": "+393331234567"},
+            "shipping": {"name": "Ada Lovelace", "countryCode": "IT", "postcode": "20100",
+                         "suburb": "Milano", "line1": "Via Roma 1", "phoneNumber": "+390200000000"},
+            "items": [{"name": "Tea", "category": "food", "sku": "T-1", "quantity": 1,
+                       "price": {"amount": "5.00", "currency": "EUR"}}],
+        },
+    })
+}
+
+fn pay_cmd_from(body: serde_json::Value) -> PayCommand {
+    serde_json::from_value::<PayRequest>(body)
+        .unwrap()
+        .validate("scalapay", false)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn pay_carries_every_required_field_and_names_a_missing_one_before_asking_scalapay() {
+    let (mock, scalapay) = setup().await;
+    scalapay
+        .pay(&pay_cmd_from(complete_pay_body("full")))
+        .await
+        .unwrap();
+    let sent = mock.requests()[0].json();
+    assert_eq!(
+        sent["consumer"],
+        json!({"givenNames": "Ada Maria", "surname": "Lovelace", "email": "ada@example.com",
+               "phoneNumber": "+393331234567"})
+    );
+    assert_eq!(sent["shipping"]["suburb"], "Milano");
+    assert_eq!(sent["shipping"]["phoneNumber"], "+390200000000");
+    assert_eq!(mock.orders_created(), 1);
+
+    // The merchant's own consumer email wins over buyerEmail.
+    let mut own_email = complete_pay_body("own-email");
+    own_email["providerData"]["consumer"]["email"] = json!("billing@example.com");
+    scalapay.pay(&pay_cmd_from(own_email)).await.unwrap();
+    assert_eq!(
+        mock.requests()[1].json()["consumer"]["email"],
+        "billing@example.com"
+    );
+    assert_eq!(mock.orders_created(), 2);
+
+    let missing = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut body = complete_pay_body("missing");
+        change(&mut body);
+        pay_cmd_from(body)
+    };
+    let data = |body: &mut serde_json::Value, path: &[&str]| {
+        let mut full = vec!["providerData"];
+        full.extend_from_slice(path);
+        remove_at(body, &full);
+    };
+    let mut cases: Vec<(PayCommand, String)> = Vec::new();
+    cases.push((
+        missing(&|b| data(b, &["consumer", "phoneNumber"])),
+        "providerData.consumer.phoneNumber".into(),
+    ));
+    cases.push((
+        missing(&|b| b["providerData"]["consumer"]["phoneNumber"] = json!("  ")),
+        "providerData.consumer.phoneNumber".into(),
+    ));
+    cases.push((
+        missing(&|b| b["providerData"]["consumer"]["phoneNumber"] = json!(393331234567u64)),
+        "providerData.consumer.phoneNumber".into(),
+    ));
+    cases.push((
+        missing(&|b| remove_at(b, &["buyerEmail"])),
+        "providerData.consumer.email".into(),
+    ));
+    cases.push((
+        missing(&|b| {
+            remove_at(b, &["buyerName"]);
+            b["providerData"]["consumer"]["surname"] = json!("Lovelace");
+        }),
+        "providerData.consumer.givenNames".into(),
+    ));
+    cases.push((
+        missing(&|b| {
+            remove_at(b, &["buyerName"]);
+            b["providerData"]["consumer"]["givenNames"] = json!("Ada");
+        }),
+        "providerData.consumer.surname".into(),
+    ));
+    for field in [
+        "name",
+        "countryCode",
+        "postcode",
+        "suburb",
+        "line1",
+        "phoneNumber",
+    ] {
+        cases.push((
+            missing(&|b| data(b, &["shipping", field])),
+            format!("providerData.shipping.{field}"),
+        ));
+    }
+    for path in [
+        &["name"][..],
+        &["category"],
+        &["sku"],
+        &["quantity"],
+        &["price"],
+        &["price", "amount"],
+        &["price", "currency"],
+    ] {
+        let mut full = vec!["items", "0"];
+        full.extend_from_slice(path);
+        cases.push((
+            missing(&|b| data(b, &full)),
+            format!("providerData.items[0].{}", path.join(".")),
+        ));
+    }
+    for (cmd, expected) in cases {
+        match scalapay.pay(&cmd).await {
+            Err(ProviderError::InvalidRequest { field, .. }) => assert_eq!(field, expected),
+            other => panic!("{expected}: {other:?}"),
+        }
+    }
+    assert_eq!(mock.requests().len(), 2, "Scalapay was asked only twice");
+    assert_eq!(mock.orders_created(), 2);
+}
+
+#[tokio::test]
+async fn a_refund_sends_only_the_documented_fields_and_scalapay_refuses_others() {
+    let (mock, scalapay) = setup().await;
+    let p = charged(&mock, &scalapay, &pay_cmd_with("order-rf", "")).await;
+    let token = p.provider_payment_id.clone().unwrap();
+    scalapay.refund(&p, eur(200), "rf-doc").await.unwrap();
+    let sent = mock.requests().into_iter().last().unwrap().json();
+    let mut keys: Vec<&String> = sent.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["merchantRefundReference", "refundAmount"]);
+    assert_eq!(
+        sent["refundAmount"],
+        json!({"amount": "2.00", "currency": "EUR"})
+    );
+    assert_eq!(mock.refunds(&token).len(), 1);
+
+    // Scalapay's refund schema: refundAmount (required) and merchantRefundReference, nothing else.
+    let http = reqwest::Client::new();
+    let url = format!("{}/v2/payments/{token}/refund", mock.url());
+    let body = || json!({"refundAmount": {"amount": "1.00", "currency": "EUR"}});
+    for extra in ["merchantReference", "amount", "reason"] {
+        let mut with_extra = body();
+        with_extra[extra] = json!("x");
+        let response = http
+            .post(&url)
+            .bearer_auth(SANDBOX_API_KEY)
+            .json(&with_extra)
+            .send()
+            .await
+            .unwrap();
+        assert_validation_error(response, &[extra], "object.unknown").await;
+    }
+    let response = http
+        .post(&url)
+        .bearer_auth(SANDBOX_API_KEY)
+        .json(&json!({"merchantRefundReference": "rf-x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_validation_error(response, &["refundAmount"], "any.required").await;
+    assert_eq!(mock.refunds(&token).len(), 1, "nothing more was refunded");
+    let documented = http
+        .post(&url)
+        .bearer_auth(SANDBOX_API_KEY)
+        .json(
+            &json!({"refundAmount": {"amount": "1.00", "currency": "EUR"},
+                      "merchantRefundReference": "rf-y"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(documented.status(), 200);
+    let answer: serde_json::Value = documented.json().await.unwrap();
+    assert_eq!(answer["merchantReference"], "order-rf");
+    assert_eq!(answer["merchantRefundReference"], "rf-y");
+    assert_eq!(mock.refunds(&token).len(), 2);
 }

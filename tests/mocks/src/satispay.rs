@@ -357,6 +357,29 @@ impl SatispayMock {
         }
     }
 
+    /// Other shoppers' payments made since (newest last), `status` each, as if created through
+    /// the API: what pushes an older payment deeper into `GET /payments`' pages.
+    pub fn seed_payments(&self, count: usize, status: &str) {
+        let mut inner = self.lock();
+        for i in 0..count {
+            inner.payments.push(MockPayment {
+                id: new_id(),
+                kind: "TO_BUSINESS".into(),
+                flow: "MATCH_CODE".into(),
+                amount_unit: 100,
+                currency: "EUR".into(),
+                status: status.to_owned(),
+                expired: false,
+                external_code: Some(format!("seeded-{i}")),
+                callback_url: None,
+                redirect_url: None,
+                parent_payment_uid: None,
+                refunded_unit: 0,
+                insert_date: now_text(),
+            });
+        }
+    }
+
     pub fn payment(&self, id: &str) -> Option<MockPayment> {
         self.lock().payments.iter().find(|p| p.id == id).cloned()
     }
@@ -602,7 +625,8 @@ impl SatispayMock {
         }
     }
 
-    /// `GET /payments?status=&limit=&starting_after=`: newest first.
+    /// `GET /payments?status=&limit=&starting_after=`: newest first. Without `status`, Satispay
+    /// lists the `ACCEPTED` payments only (the documented default), never all of them.
     fn list(&self, query: Option<&str>) -> Response {
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
@@ -617,7 +641,7 @@ impl SatispayMock {
             .payments
             .iter()
             .rev()
-            .filter(|p| get("status").is_none_or(|s| p.status == s))
+            .filter(|p| p.status == get("status").unwrap_or("ACCEPTED"))
             .collect();
         if let Some(after) = get("starting_after") {
             match all.iter().position(|p| p.id == after) {

@@ -9,6 +9,13 @@
 //! - bodies are JSON; money is an object `{"amount":"190.00","currency":"EUR"}` with the amount
 //!   a decimal *string*: a number, a comma, a sign or three decimals is a 400
 //!   `api_validationerror` listing the field, Joi-style, as Scalapay answers;
+//! - `POST /v2/orders` requires `totalAmount`, `consumer{givenNames, surname, email,
+//!   phoneNumber}`, `shipping{name, countryCode, postcode, suburb, line1, phoneNumber}`,
+//!   `items[]{name, category, sku, quantity, price}` and `merchant{redirectConfirmUrl,
+//!   redirectCancelUrl}`; a missing one is a 400 `api_validationerror` naming its path, and a key
+//!   the order schema does not list is refused as Joi refuses unknown keys;
+//! - the refund body is `refundAmount` (required) and `merchantRefundReference`: any other key
+//!   (`merchantReference` included, which only the answer carries) is refused the same way;
 //! - an unknown order token is a 422 `invalid_token`;
 //! - `Idempotency-Key`: a retried request gets the first answer again, with
 //!   `Request-Idempotency: true`;
@@ -619,19 +626,26 @@ fn validate_order(body: &Map<String, Value>) -> Result<(i64, String), Answer> {
         .unwrap_or_default();
     string(&consumer, &["consumer", "givenNames"], true)?;
     string(&consumer, &["consumer", "surname"], true)?;
-    if let Some(email) = string(&consumer, &["consumer", "email"], false)? {
-        if !email.contains('@') {
-            return Err(validation(
-                &["consumer", "email"],
-                "\"email\" must be a valid email",
-                "string.email",
-            ));
-        }
+    let email = string(&consumer, &["consumer", "email"], true)?.unwrap_or_default();
+    if !email.contains('@') {
+        return Err(validation(
+            &["consumer", "email"],
+            "\"email\" must be a valid email",
+            "string.email",
+        ));
     }
+    string(&consumer, &["consumer", "phoneNumber"], true)?;
     let shipping = object(body, &["shipping"], true)?
         .cloned()
         .unwrap_or_default();
-    for field in ["countryCode", "name", "postcode", "line1"] {
+    for field in [
+        "name",
+        "countryCode",
+        "postcode",
+        "suburb",
+        "line1",
+        "phoneNumber",
+    ] {
         string(&shipping, &["shipping", field], true)?;
     }
     match body.get("items") {
@@ -651,6 +665,13 @@ fn validate_order(body: &Map<String, Value>) -> Result<(i64, String), Answer> {
                 }
                 match item.get("quantity") {
                     Some(Value::Number(n)) if n.as_u64().is_some_and(|q| q >= 1) => {}
+                    None | Some(Value::Null) => {
+                        return Err(validation(
+                            &at("quantity"),
+                            "\"quantity\" is required",
+                            "any.required",
+                        ))
+                    }
                     _ => {
                         return Err(validation(
                             &at("quantity"),
@@ -866,17 +887,25 @@ fn capture(books: &mut Books, body: &Map<String, Value>) -> Answer {
     ok(answer)
 }
 
+/// The refund request's schema: `refundAmount` (required) and `merchantRefundReference`. Nothing
+/// else (`merchantReference` is in the answer, not the request).
+const REFUND_FIELDS: [&str; 2] = ["refundAmount", "merchantRefundReference"];
+
 fn refund(books: &mut Books, token: &str, body: &Map<String, Value>) -> Answer {
+    if let Some(unknown) = body.keys().find(|k| !REFUND_FIELDS.contains(&k.as_str())) {
+        return validation(
+            &[unknown],
+            format!("\"{unknown}\" is not allowed"),
+            "object.unknown",
+        );
+    }
     let (minor, currency) = match money(body, &["refundAmount"], true) {
         Ok(a) => a.unwrap_or_default(),
         Err(a) => return a,
     };
-    let (reference, refund_reference) = match (
-        string(body, &["merchantReference"], false),
-        string(body, &["merchantRefundReference"], false),
-    ) {
-        (Ok(r), Ok(rr)) => (r.map(str::to_owned), rr.map(str::to_owned)),
-        (Err(a), _) | (_, Err(a)) => return a,
+    let refund_reference = match string(body, &["merchantRefundReference"], false) {
+        Ok(rr) => rr.map(str::to_owned),
+        Err(a) => return a,
     };
     let refund_token = format!("rfnd_{}", books.new_token());
     let Some(order) = books.orders.get_mut(token) else {
@@ -925,7 +954,7 @@ fn refund(books: &mut Books, token: &str, body: &Map<String, Value>) -> Answer {
     ok(json!({
         "token": order.token,
         "amount": money_json(minor, &currency),
-        "merchantReference": reference.or_else(|| order.merchant_reference.clone()),
+        "merchantReference": order.merchant_reference,
         "merchantRefundReference": refund_reference,
         "refundToken": refund_token,
         "refundedAt": now_iso(),

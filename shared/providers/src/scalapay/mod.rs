@@ -11,6 +11,14 @@
 //! | refund, session/refund | `POST /v2/payments/{token}/refund` (`refundAmount`, `merchantRefundReference`) |
 //! | callback | webhooks signed `x-scalapay-hmac-v1` (HMAC-SHA256 keyed with the API key) |
 //!
+//! What pay needs: Scalapay's OpenAPI requires `consumer{givenNames, surname, email,
+//! phoneNumber}`, `shipping{name, countryCode, postcode, suburb, line1, phoneNumber}`,
+//! `items[]{name, category, sku, quantity, price}`, `merchant{redirectConfirmUrl,
+//! redirectCancelUrl}` and `totalAmount`. The v2 pay body has only `buyerName`, `buyerEmail` and
+//! `products[]`; the rest comes in `providerData.consumer`, `providerData.shipping` and
+//! (optionally) `providerData.items`, as in PGM v3. A pay lacking one is refused with the field's
+//! name (`providerData.consumer.phoneNumber`, …) before Scalapay is asked (see `wire::order`).
+//!
 //! Where the capture happens: PGM v2 had no confirm step for Scalapay, and its API has none to
 //! offer the merchant, so the capture is part of reading the order. Whenever `status` (hence
 //! `/status`, `/check` and the reconciler) or a webhook finds an order the buyer authorised but
@@ -309,9 +317,10 @@ impl Refunds for Scalapay {
             .as_deref()
             .and_then(order_token)
             .ok_or(ProviderError::NotFound)?;
+        // Only the fields Scalapay's refund schema lists: `merchantReference` is in its answer,
+        // not in the request, and Scalapay's validation refuses keys it does not know.
         let body = json!({
             "refundAmount": wire::money(amount),
-            "merchantReference": payment.shop_transaction_id,
             "merchantRefundReference": refund_id,
         });
         let refunded: Refunded = self

@@ -27,30 +27,149 @@ fn object(cmd: &PayCommand, name: &str) -> Option<Map<String, Value>> {
         .cloned()
 }
 
-/// The buyer: `providerData.consumer` as the merchant gives it (the PGM v3 contract), else
-/// `buyerName` split into given names and surname. `buyerEmail` fills a missing email.
+/// What Scalapay's OpenAPI requires of `consumer`, of the `shipping` address and of each item
+/// (`POST /v2/orders`). Scalapay refuses an order lacking any of them, so the PGM names the
+/// missing one before asking.
+const CONSUMER_REQUIRED: [&str; 4] = ["givenNames", "surname", "email", "phoneNumber"];
+const SHIPPING_REQUIRED: [&str; 6] = [
+    "name",
+    "countryCode",
+    "postcode",
+    "suburb",
+    "line1",
+    "phoneNumber",
+];
+const ITEM_REQUIRED_TEXT: [&str; 3] = ["name", "category", "sku"];
+
+/// A value the merchant did not really send: absent, null or a blank string.
+fn absent(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.trim().is_empty(),
+        Some(_) => false,
+    }
+}
+
+/// Each of `names` must be a non-blank string of `map`; the first that is not is named as
+/// `{prefix}.{name}`.
+fn require_text(
+    map: &Map<String, Value>,
+    names: &[&str],
+    prefix: &str,
+    what: &str,
+) -> Result<(), ProviderError> {
+    for name in names {
+        let value = map.get(*name);
+        if absent(value) {
+            return Err(invalid(
+                format!("{prefix}.{name}"),
+                format!("is required by Scalapay ({what})"),
+            ));
+        }
+        if !matches!(value, Some(Value::String(_))) {
+            return Err(invalid(format!("{prefix}.{name}"), "must be a string"));
+        }
+    }
+    Ok(())
+}
+
+/// The buyer: `providerData.consumer` as the merchant gives it (the PGM v3 contract), with
+/// `buyerName` split into given names and surname when the consumer names neither, and
+/// `buyerEmail` filling a missing email. The phone number has no v2 field: it comes only in
+/// `providerData.consumer.phoneNumber`.
 fn consumer(cmd: &PayCommand) -> Result<Value, ProviderError> {
-    let mut consumer = match object(cmd, "consumer") {
-        Some(c) => c,
-        None => {
-            let name = cmd.buyer_name.as_deref().map(str::trim).unwrap_or_default();
-            let Some((given, surname)) = name.rsplit_once(char::is_whitespace) else {
+    let given = object(cmd, "consumer");
+    let sent_consumer = given.is_some();
+    let mut consumer = given.unwrap_or_default();
+    if absent(consumer.get("givenNames")) && absent(consumer.get("surname")) {
+        let name = cmd.buyer_name.as_deref().map(str::trim).unwrap_or_default();
+        match name.rsplit_once(char::is_whitespace) {
+            Some((given, surname)) => {
+                consumer.insert("givenNames".into(), json!(given.trim()));
+                consumer.insert("surname".into(), json!(surname));
+            }
+            None if !sent_consumer => {
                 return Err(invalid(
                     "providerData.consumer",
                     "Scalapay needs the buyer: providerData.consumer {givenNames, surname, email, phoneNumber}, \
                      or buyerName with given names and surname",
-                ));
-            };
-            let mut c = Map::new();
-            c.insert("givenNames".into(), json!(given.trim()));
-            c.insert("surname".into(), json!(surname));
-            c
+                ))
+            }
+            None => {}
         }
-    };
-    if let Some(email) = &cmd.buyer_email {
-        consumer.entry("email").or_insert_with(|| json!(email));
     }
+    if let Some(email) = cmd.buyer_email.as_deref().filter(|e| !e.trim().is_empty()) {
+        if absent(consumer.get("email")) {
+            consumer.insert("email".into(), json!(email));
+        }
+    }
+    require_text(
+        &consumer,
+        &CONSUMER_REQUIRED,
+        "providerData.consumer",
+        "the buyer's givenNames, surname, email (or buyerEmail) and phoneNumber",
+    )?;
     Ok(Value::Object(consumer))
+}
+
+/// The shipping address, `providerData.shipping`, with every field Scalapay requires.
+fn shipping(cmd: &PayCommand) -> Result<Value, ProviderError> {
+    let shipping = object(cmd, "shipping").ok_or_else(|| {
+        invalid(
+            "providerData.shipping",
+            "Scalapay needs the shipping address {name, countryCode, postcode, suburb, line1, phoneNumber}",
+        )
+    })?;
+    require_text(
+        &shipping,
+        &SHIPPING_REQUIRED,
+        "providerData.shipping",
+        "the shipping address {name, countryCode, postcode, suburb, line1, phoneNumber}",
+    )?;
+    Ok(Value::Object(shipping))
+}
+
+/// `providerData.items` as the merchant gives them: each with name, category, sku, quantity and
+/// price {amount, currency}, as Scalapay requires. Their formats are Scalapay's to judge.
+fn given_items(items: &[Value]) -> Result<Vec<Value>, ProviderError> {
+    const WHAT: &str = "each item needs name, category, sku, quantity and price {amount, currency}";
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("providerData.items[{i}]");
+        let Some(item) = item.as_object() else {
+            return Err(invalid(at, "must be an object"));
+        };
+        require_text(item, &ITEM_REQUIRED_TEXT, &at, WHAT)?;
+        if absent(item.get("quantity")) {
+            return Err(invalid(
+                format!("{at}.quantity"),
+                format!("is required by Scalapay ({WHAT})"),
+            ));
+        }
+        let price = match item.get("price") {
+            Some(Value::Object(price)) => price,
+            value if absent(value) => {
+                return Err(invalid(
+                    format!("{at}.price"),
+                    format!("is required by Scalapay ({WHAT})"),
+                ))
+            }
+            _ => {
+                return Err(invalid(
+                    format!("{at}.price"),
+                    "must be an object {amount, currency}",
+                ))
+            }
+        };
+        for name in ["amount", "currency"] {
+            if absent(price.get(name)) {
+                return Err(invalid(
+                    format!("{at}.price.{name}"),
+                    format!("is required by Scalapay ({WHAT})"),
+                ));
+            }
+        }
+    }
+    Ok(items.to_vec())
 }
 
 /// What was bought: `providerData.items` as given, else the pay request's `products[]`
@@ -59,7 +178,7 @@ fn consumer(cmd: &PayCommand) -> Result<Value, ProviderError> {
 fn items(cmd: &PayCommand) -> Result<Vec<Value>, ProviderError> {
     if let Some(items) = cmd.provider_data.get("items").and_then(Value::as_array) {
         if !items.is_empty() {
-            return Ok(items.clone());
+            return given_items(items);
         }
     }
     let currency = cmd.amount.currency();
@@ -126,16 +245,12 @@ pub fn order(
     confirm_url: &str,
     cancel_url: &str,
 ) -> Result<Value, ProviderError> {
-    let shipping = object(cmd, "shipping").ok_or_else(|| {
-        invalid(
-            "providerData.shipping",
-            "Scalapay needs the shipping address {name, countryCode, postcode, suburb, line1, phoneNumber}",
-        )
-    })?;
+    let shipping = shipping(cmd)?;
+    let consumer = consumer(cmd)?;
     let mut body = Map::new();
     body.insert("totalAmount".into(), money(cmd.amount));
-    body.insert("consumer".into(), consumer(cmd)?);
-    body.insert("shipping".into(), Value::Object(shipping));
+    body.insert("consumer".into(), consumer);
+    body.insert("shipping".into(), shipping);
     body.insert("items".into(), Value::Array(items(cmd)?));
     body.insert(
         "merchant".into(),
@@ -281,8 +396,7 @@ mod tests {
             .unwrap()
     }
 
-    const SHIPPING: &str =
-        r#""shipping":{"name":"Ada","countryCode":"IT","postcode":"20100","line1":"Via Roma 1"}"#;
+    const SHIPPING: &str = r#""shipping":{"name":"Ada","countryCode":"IT","postcode":"20100","suburb":"Milano","line1":"Via Roma 1","phoneNumber":"+393331234567"},"consumer":{"phoneNumber":"+393331234567"}"#;
 
     #[test]
     fn builds_the_documented_order() {
@@ -298,7 +412,8 @@ mod tests {
         );
         assert_eq!(
             body["consumer"],
-            json!({"givenNames": "Ada Maria", "surname": "Lovelace", "email": "ada@example.com"})
+            json!({"givenNames": "Ada Maria", "surname": "Lovelace", "email": "ada@example.com",
+                   "phoneNumber": "+393331234567"})
         );
         assert_eq!(
             body["items"][0]["price"],
@@ -326,7 +441,7 @@ mod tests {
             "https://b",
         );
         assert!(
-            matches!(one_name, Err(ProviderError::InvalidRequest { field, .. }) if field == "providerData.consumer")
+            matches!(one_name, Err(ProviderError::InvalidRequest { field, .. }) if field == "providerData.consumer.givenNames")
         );
     }
 
