@@ -74,7 +74,7 @@ impl Driver for Scalapay {
             "providerData": {
                 "consumer": {"givenNames": "Ada", "surname": "Lovelace", "phoneNumber": "+393331234567"},
                 "shipping": {"name": "Ada Lovelace", "countryCode": "IT", "postcode": "20100",
-                             "suburb": "Milano", "line1": "Via Roma 1"},
+                             "suburb": "Milano", "line1": "Via Roma 1", "phoneNumber": "+393331234567"},
             },
         })
     }
