@@ -411,3 +411,50 @@ async fn a_pay_lacking_what_scalapay_requires_is_a_400_naming_the_field_and_scal
     assert_eq!(details["shipping"]["phoneNumber"], "+393331234567");
     assert_eq!(details["shipping"]["suburb"], "Milano");
 }
+
+#[tokio::test]
+async fn a_signed_refunded_webhook_is_acknowledged_and_never_fails_or_double_counts() {
+    let s = setup().await;
+    let token = paid(&s, "sc-refunded-hook", "100.00").await;
+    let answer = refund(
+        &s.pgm,
+        json!({"shopTransactionID": "sc-refunded-hook", "amount": "30.00"}),
+    )
+    .await;
+    assert_eq!(answer.json()["result"], "OK", "{}", answer.text);
+    one_notification(&s.receiver, "sc-refunded-hook", "refund.succeeded").await;
+    // Scalapay tells of the refund it processed (status `refunded`); twice, as webhooks may
+    // come again.
+    s.mock.force_status(&token, "refunded").unwrap();
+    for _ in 0..2 {
+        let hook = scalapay_calls_back(&s, &token).await;
+        assert_eq!(hook.status, 200, "{}", hook.text);
+    }
+    let status = s.pgm.status_at("scalapay", "sc-refunded-hook").await;
+    assert_eq!(
+        (
+            status["status"].as_str(),
+            status["state"].as_str(),
+            status["refundedAmount"].as_str()
+        ),
+        (Some("ACCEPTED"), Some("CAPTURED"), Some("30.00")),
+        "{status}"
+    );
+    assert!(s
+        .receiver
+        .events("sc-refunded-hook", "payment.failed")
+        .is_empty());
+    one_notification(&s.receiver, "sc-refunded-hook", "refund.succeeded").await;
+
+    // Webhooks come in any order: a `refunded` one about an order the PGM still holds pending
+    // (its `charged` webhook not yet in) must not fail it; the order was charged.
+    let token = pay(&s, "sc-refunded-early", "40.00").await;
+    s.mock.force_status(&token, "refunded").unwrap();
+    assert_eq!(scalapay_calls_back(&s, &token).await.status, 200);
+    let status = s.pgm.status_at("scalapay", "sc-refunded-early").await;
+    assert_ne!(status["status"], "FAILED", "{status}");
+    assert!(s
+        .receiver
+        .events("sc-refunded-early", "payment.failed")
+        .is_empty());
+}

@@ -4,7 +4,7 @@
 //! answers 501; what the network does to a pay leaves it PENDING, never KO.
 
 use pgm_core::clock::now_ms;
-use pgm_e2e::{one_notification, Answer, Receiver, TestServer};
+use pgm_e2e::{notifications, one_notification, Answer, Receiver, TestServer};
 use pgm_mocks::stripe::{signature_header, StripeMock, TEST_SECRET_KEY};
 use pgm_mocks::Fault;
 use serde_json::{json, Value};
@@ -439,4 +439,209 @@ async fn a_refund_that_never_reached_stripe_is_released_by_the_reconciler() {
     assert_eq!(retried.json()["result"], "KO", "{}", retried.text);
     assert_eq!(s.mock.refunds().len(), 1);
     one_notification(&s.receiver, "st-lost-request", "refund.succeeded").await;
+}
+
+/// Stripe's signed event now, as its webhook sender posts it.
+async fn stripe_sends(s: &Setup, event: &str) -> Answer {
+    webhook(
+        &s.pgm,
+        event,
+        &signature_header(WEBHOOK_SECRET, now_secs(), event),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_pending_refund_stays_reserved_until_stripes_refund_webhook_settles_it() {
+    let s = setup().await;
+    paid(&s, "st-pending", "20.00").await;
+    s.mock.set_new_refund_status("pending");
+    let pending = refund(
+        &s.pgm,
+        json!({"shopTransactionID": "st-pending", "amount": "5.00"}),
+    )
+    .await;
+    assert_eq!(pending.status, 200, "{}", pending.text);
+    let answer = pending.json();
+    // Taken by Stripe but not done: OK, said to be pending, nothing refunded yet.
+    assert_eq!(
+        (
+            answer["result"].as_str(),
+            answer["refundStatus"].as_str(),
+            answer["refundedAmount"].as_str(),
+            answer["remainingAmount"].as_str(),
+        ),
+        (Some("OK"), Some("PENDING"), Some("0.00"), Some("15.00")),
+        "{answer}"
+    );
+    assert!(
+        answer["resultDescription"]
+            .as_str()
+            .unwrap()
+            .contains("pending"),
+        "{answer}"
+    );
+    assert_eq!(
+        s.pgm.status_at("stripe", "st-pending").await["refundedAmount"],
+        "0.00"
+    );
+    // Its amount stays reserved: never refundable twice.
+    refund(
+        &s.pgm,
+        json!({"shopTransactionID": "st-pending", "amount": "15.01"}),
+    )
+    .await
+    .problem(422, "AMOUNT_EXCEEDS_REMAINING");
+    assert!(s
+        .receiver
+        .events("st-pending", "refund.succeeded")
+        .is_empty());
+
+    // Stripe finishes it and says so: refunded, notified once, however often Stripe redelivers.
+    let first = s.mock.refunds()[0].id.clone();
+    s.mock.finish_refund(&first, "succeeded").unwrap();
+    let event = s.mock.refund_event_body("refund.updated", &first).unwrap();
+    for _ in 0..2 {
+        let answer = stripe_sends(&s, &event).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    let status = s.pgm.status_at("stripe", "st-pending").await;
+    assert_eq!(
+        (status["state"].as_str(), status["refundedAmount"].as_str()),
+        (Some("CAPTURED"), Some("5.00")),
+        "{status}"
+    );
+    let n = one_notification(&s.receiver, "st-pending", "refund.succeeded").await;
+    assert_eq!(n["amount"], "5.00");
+
+    // A second pending refund fails at Stripe (charge.refund.updated, as older API versions
+    // send): its amount is refundable again and the merchant, who heard OK, hears it failed.
+    let second = refund(
+        &s.pgm,
+        json!({"shopTransactionID": "st-pending", "amount": "15.00"}),
+    )
+    .await;
+    assert_eq!(second.json()["refundStatus"], "PENDING", "{}", second.text);
+    let id = s.mock.refunds()[1].id.clone();
+    s.mock.finish_refund(&id, "failed").unwrap();
+    let event = s
+        .mock
+        .refund_event_body("charge.refund.updated", &id)
+        .unwrap();
+    assert_eq!(stripe_sends(&s, &event).await.status, 200);
+    let failed = one_notification(&s.receiver, "st-pending", "refund.failed").await;
+    assert_eq!(
+        (failed["amount"].as_str(), failed["isSuccessful"].as_bool()),
+        (Some("15.00"), Some(false))
+    );
+    assert_eq!(
+        s.pgm.status_at("stripe", "st-pending").await["refundedAmount"],
+        "5.00"
+    );
+    s.mock.set_new_refund_status("succeeded");
+    let rest = refund(&s.pgm, json!({"shopTransactionID": "st-pending"})).await;
+    assert_eq!(
+        (
+            rest.json()["refundStatus"].as_str(),
+            rest.json()["refundedAmount"].as_str()
+        ),
+        (Some("SUCCEEDED"), Some("15.00")),
+        "{}",
+        rest.text
+    );
+    one_notification(&s.receiver, "st-pending", "payment.succeeded").await;
+    notifications(&s.receiver, "st-pending", "refund.succeeded", 2).await;
+}
+
+#[tokio::test]
+async fn a_pending_refund_without_a_webhook_is_settled_by_check() {
+    let s = setup_with_short_lock(&[]).await;
+    paid(&s, "st-pending-check", "20.00").await;
+    s.mock.set_new_refund_status("requires_action");
+    let answer = refund(
+        &s.pgm,
+        json!({"shopTransactionID": "st-pending-check", "amount": "20.00"}),
+    )
+    .await;
+    assert_eq!(answer.json()["refundStatus"], "PENDING", "{}", answer.text);
+    let_the_request_be_over().await;
+    // Still pending at Stripe: a check changes nothing.
+    let checked = s.pgm.check_at("stripe", "st-pending-check").await;
+    assert_eq!(checked["refundedAmount"], "0.00", "{checked}");
+    let id = s.mock.refunds()[0].id.clone();
+    s.mock.finish_refund(&id, "succeeded").unwrap();
+    let checked = s.pgm.check_at("stripe", "st-pending-check").await;
+    assert_eq!(checked["refundedAmount"], "20.00", "{checked}");
+    one_notification(&s.receiver, "st-pending-check", "refund.succeeded").await;
+    assert_eq!(s.mock.refunds().len(), 1);
+}
+
+#[tokio::test]
+async fn a_refund_retried_after_stripe_pruned_its_key_is_found_not_sent_again() {
+    let s = setup().await;
+    paid(&s, "st-pruned", "20.00").await;
+    // The refund reads the session, then posts the refund: Stripe refunds, the answer is lost.
+    s.mock.server.faults.push(Fault::Delay(Duration::ZERO));
+    s.mock.server.faults.push(Fault::ResetAfterWork);
+    let send = || {
+        s.pgm.send(
+            s.pgm
+                .client
+                .post(format!("{}/stripe/stripe/refund", s.pgm.url))
+                .header("idempotency-key", "refund-st-pruned-1")
+                .json(&json!({"shopTransactionID": "st-pruned", "amount": "5.00"})),
+        )
+    };
+    send().await.problem(502, "PROVIDER_UNAVAILABLE");
+    assert_eq!(
+        s.mock.refunds().len(),
+        1,
+        "Stripe refunded, the answer was lost"
+    );
+    // More than 24 hours later Stripe has forgotten the key: sending again would refund again.
+    s.mock.prune_idempotency_keys();
+    let retried = send().await;
+    assert_eq!(
+        (
+            retried.json()["result"].as_str(),
+            retried.json()["refundedAmount"].as_str()
+        ),
+        (Some("OK"), Some("5.00")),
+        "{}",
+        retried.text
+    );
+    assert_eq!(s.mock.refunds().len(), 1, "exactly one refund at Stripe");
+    assert_eq!(
+        s.pgm.status_at("stripe", "st-pruned").await["refundedAmount"],
+        "5.00"
+    );
+    one_notification(&s.receiver, "st-pruned", "refund.succeeded").await;
+}
+
+#[tokio::test]
+async fn a_manual_capture_session_stripe_reports_unpaid_is_authorised_by_its_webhook() {
+    let s = setup().await;
+    let mut body = pay_body("st-unpaid-auth", "30.00");
+    body["providerData"] = json!({"captureMethod": "manual"});
+    let session = open_session(&s, &body).await;
+    s.mock.complete_session(&session).unwrap();
+    assert_eq!(
+        s.mock.session_json(&session).unwrap()["payment_status"],
+        "unpaid"
+    );
+    let event = s
+        .mock
+        .event_body("checkout.session.completed", &session)
+        .unwrap();
+    assert_eq!(stripe_sends(&s, &event).await.status, 200);
+    let status = s.pgm.status_at("stripe", "st-unpaid-auth").await;
+    assert_eq!(
+        (status["status"].as_str(), status["state"].as_str()),
+        (Some("ACCEPTED"), Some("AUTHORIZED")),
+        "{status}"
+    );
+    one_notification(&s.receiver, "st-unpaid-auth", "payment.authorized").await;
+    let captured = confirm(&s.pgm, "st-unpaid-auth", "30.00").await;
+    assert_eq!(captured.json()["result"], "OK", "{}", captured.text);
+    assert_eq!(s.mock.amount_received(&session), 3000);
 }

@@ -8,7 +8,9 @@ use pgm_core::event::{EventType, NotificationEvent};
 use pgm_core::payment::RefundState;
 use pgm_core::wire::{AmendCommand, ConfirmResponse, OkKo, RefundResponse, SessionResponse};
 use pgm_core::{Money, Payment, PaymentState};
-use pgm_providers::{Operation, ProviderError, RefundOutcome};
+use pgm_providers::{
+    Operation, ProviderError, RefundOutcome, RefundStatus as ProviderRefundStatus,
+};
 use rand::Rng;
 
 pub type RefundReply = Reply;
@@ -132,10 +134,30 @@ impl App {
                             .settle(payment, &refund_id, &outcome, &claim, route)
                             .await
                     }
-                    Reservation::Retried(_) if !provider.refunds_are_idempotent() => {
-                        return Err(AppError::RefundOutcomeUnknown)
+                    Reservation::New(amount) => amount,
+                    Reservation::Retried(amount) => {
+                        // The first attempt may have reached the provider, and its idempotency
+                        // key may be gone since (Stripe prunes keys after 24 h): re-sending
+                        // could refund twice. Where the provider can be asked, ask first and
+                        // send only a refund it never received.
+                        if provider.looks_up_refunds() {
+                            match provider.refund_status(&payment, &refund_id).await {
+                                Ok(Some(outcome)) => {
+                                    return self
+                                        .settle(payment, &refund_id, &outcome, &claim, route)
+                                        .await
+                                }
+                                Ok(None) => {}
+                                Err(e) => return Err(AppError::from_provider(provider.name(), e)),
+                            }
+                        }
+                        // Not found may still be the first attempt in flight: only a provider
+                        // that deduplicates by our refund id may be sent it again.
+                        if !provider.refunds_are_idempotent() {
+                            return Err(AppError::RefundOutcomeUnknown);
+                        }
+                        amount
                     }
-                    Reservation::New(amount) | Reservation::Retried(amount) => amount,
                 };
                 let outcome = match provider.refund(&payment, amount, &refund_id).await {
                     Ok(outcome) => outcome,
@@ -173,7 +195,9 @@ impl App {
                 ),
                 RefundState::Succeeded | RefundState::Failed => {
                     Reservation::Settled(RefundOutcome {
-                        succeeded: earlier.state == RefundState::Succeeded,
+                        state: ProviderRefundStatus::settled(
+                            earlier.state == RefundState::Succeeded,
+                        ),
                         provider_refund_id: earlier.provider_refund_id.clone(),
                         description: "Refund settled earlier".into(),
                     })
@@ -208,11 +232,25 @@ impl App {
                     .cloned()
                     .ok_or(AppError::PaymentNotFound)?;
                 let event = settle_reserved(p, refund_id, outcome, now)?;
-                let ok = p
+                // From the record, which an earlier settlement may have decided already.
+                let status = match p
                     .refunds
                     .iter()
-                    .any(|r| r.id == refund_id && r.state == RefundState::Succeeded);
-                let result = if ok { OkKo::Ok } else { OkKo::Ko };
+                    .find(|r| r.id == refund_id)
+                    .map(|r| r.state)
+                {
+                    Some(RefundState::Succeeded) => ProviderRefundStatus::Succeeded,
+                    Some(RefundState::Reserved) => ProviderRefundStatus::Pending,
+                    _ => ProviderRefundStatus::Failed,
+                };
+                let ok = status == ProviderRefundStatus::Succeeded;
+                // A pending refund was taken by the provider: OK, with `refundStatus: PENDING`,
+                // nothing counted as refunded yet, and a notification when it ends.
+                let result = if status == ProviderRefundStatus::Failed {
+                    OkKo::Ko
+                } else {
+                    OkKo::Ok
+                };
                 let description = &outcome.description;
                 let reply = match route {
                     Route::Payment => Reply::json(&RefundResponse {
@@ -226,6 +264,7 @@ impl App {
                             .map(|m| m.to_decimal_string())
                             .unwrap_or_default(),
                         remaining_amount: p.refundable().to_decimal_string(),
+                        refund_status: Some(status),
                     }),
                     Route::Session => session_reply(result, description, p),
                 };
@@ -298,15 +337,17 @@ enum Reservation {
 
 fn declined(description: String) -> RefundOutcome {
     RefundOutcome {
-        succeeded: false,
+        state: ProviderRefundStatus::Failed,
         provider_refund_id: None,
         description,
     }
 }
 
 /// Settles reserved refund `refund_id` of `p` with the provider's answer (nothing happens if it
-/// is settled already) and returns the notification it calls for: refunds that went through
-/// are news for the merchant; a failed one was answered to the request that made it.
+/// is settled already) and returns the notification it calls for. A pending answer settles
+/// nothing: the refund stays reserved and records the provider's id. Refunds that went through
+/// are news for the merchant; a failed one is news only when it had been answered pending (the
+/// merchant heard OK then); otherwise it was answered to the request that made it.
 pub(crate) fn settle_reserved(
     p: &mut Payment,
     refund_id: &str,
@@ -320,18 +361,27 @@ pub(crate) fn settle_reserved(
     else {
         return Ok(None);
     };
+    if outcome.is_pending() {
+        p.note_refund_pending(refund_id, outcome.provider_refund_id.clone(), now);
+        return Ok(None);
+    }
+    // Only a pending answer gives a reserved refund the provider's id.
+    let was_pending = p.refunds[i].provider_refund_id.is_some();
     // Move the refund last so the event describes it.
     let refund = p.refunds.remove(i);
     p.refunds.push(refund);
     p.settle_refund(
         refund_id,
-        outcome.succeeded,
+        outcome.succeeded(),
         outcome.provider_refund_id.clone(),
         now,
     )?;
-    Ok(outcome
-        .succeeded
-        .then(|| NotificationEvent::next_for(p, EventType::RefundSucceeded, now)))
+    let event = match outcome.state {
+        ProviderRefundStatus::Succeeded => Some(EventType::RefundSucceeded),
+        ProviderRefundStatus::Failed if was_pending => Some(EventType::RefundFailed),
+        _ => None,
+    };
+    Ok(event.map(|e| NotificationEvent::next_for(p, e, now)))
 }
 
 fn random_refund_id() -> String {

@@ -5,12 +5,12 @@ use crate::amend::settle_reserved;
 use crate::{App, AppError, Change};
 use pgm_core::clock::now_ms;
 use pgm_core::event::{EventType, NotificationEvent};
-use pgm_core::payment::ClaimState;
+use pgm_core::payment::{ClaimState, RefundState};
 use pgm_core::wire::StatusResponse;
 use pgm_core::{ApiStatus, Money, Payment, PaymentRef, PaymentState};
 use pgm_providers::{
     CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, Operation, Provider,
-    ProviderError, RefundOutcome, StatusOutcome,
+    ProviderError, RefundOutcome, RefundStatus, StatusOutcome,
 };
 use std::sync::Arc;
 
@@ -136,31 +136,54 @@ impl App {
             let outcome = match provider.refund_status(&payment, &refund.id).await {
                 Ok(Some(outcome)) => outcome,
                 Ok(None) => RefundOutcome {
-                    succeeded: false,
+                    state: RefundStatus::Failed,
                     provider_refund_id: None,
                     description: "The provider never received this refund".into(),
                 },
                 Err(e) => return Err(AppError::from_provider(provider.name(), e)),
             };
+            // Still pending at the provider: asked again next time, or settled by its webhook.
+            let pending = outcome.is_pending();
             let (next, changed) = self
-                .update(payment, |p, now| {
-                    if p.unsettled_refunds(i64::MAX)
-                        .iter()
-                        .all(|r| r.id != refund.id)
-                    {
-                        return Ok(None); // settled meanwhile
-                    }
-                    let mut change = Change::new(());
-                    change
-                        .events
-                        .extend(settle_reserved(p, &refund.id, &outcome, now)?);
-                    Ok(Some(change))
-                })
+                .settle_refund_news(payment, &refund.id, &outcome)
                 .await?;
             payment = next;
-            settled |= changed.is_some();
+            settled |= changed && !pending;
         }
         Ok((payment, settled))
+    }
+
+    /// Records what the provider says of reserved refund `refund_id`: settled (and notified) or
+    /// still pending. Whether anything was written; nothing is when the refund was settled
+    /// meanwhile or is not ours.
+    async fn settle_refund_news(
+        &self,
+        payment: Payment,
+        refund_id: &str,
+        outcome: &RefundOutcome,
+    ) -> Result<(Payment, bool), AppError> {
+        let (payment, changed) = self
+            .update(payment, |p, now| {
+                if !p
+                    .refunds
+                    .iter()
+                    .any(|r| r.id == refund_id && r.state == RefundState::Reserved)
+                {
+                    return Ok(None); // settled meanwhile, or never ours
+                }
+                if outcome.is_pending() {
+                    let noted =
+                        p.note_refund_pending(refund_id, outcome.provider_refund_id.clone(), now);
+                    return Ok(noted.then(|| Change::new(())));
+                }
+                let mut change = Change::new(());
+                change
+                    .events
+                    .extend(settle_reserved(p, refund_id, outcome, now)?);
+                Ok(Some(change))
+            })
+            .await?;
+        Ok((payment, changed.is_some()))
     }
 
     pub async fn callback(
@@ -179,13 +202,39 @@ impl App {
                 verified,
                 ack,
             } => (subject, verified, ack),
+            CallbackOutcome::Refund {
+                subject,
+                refund_id,
+                outcome,
+                ack,
+            } => {
+                let Some(refund_id) = refund_id else {
+                    // The provider does not say which refund (Scalapay's `refunded`): ours are
+                    // settled by their own answers, so this one is news, not money to count.
+                    tracing::info!(
+                        provider = provider.name(),
+                        subject = ?subject,
+                        description = %outcome.description,
+                        "refund webhook naming none of our refunds: acknowledged, nothing counted"
+                    );
+                    return Ok(ack);
+                };
+                let payment = self.find(provider.name(), &payment_ref(subject)).await?;
+                let (_, changed) = self
+                    .settle_refund_news(payment, &refund_id, &outcome)
+                    .await?;
+                if !changed {
+                    tracing::info!(
+                        provider = provider.name(),
+                        refund_id = %refund_id,
+                        "refund webhook with nothing new (settled already, or still pending)"
+                    );
+                }
+                return Ok(ack);
+            }
             CallbackOutcome::Ignored { ack } => return Ok(ack),
         };
-        let reference = match subject {
-            CallbackSubject::ShopTransactionId(id) => PaymentRef::ShopTransactionId(id),
-            CallbackSubject::ProviderPaymentId(id) => PaymentRef::PaymentId(id),
-        };
-        let payment = self.find(provider.name(), &reference).await?;
+        let payment = self.find(provider.name(), &payment_ref(subject)).await?;
         match verified {
             Some(status) => {
                 self.apply_status(payment, status).await?;
@@ -256,5 +305,12 @@ impl App {
             }
         }
         Ok(report)
+    }
+}
+
+fn payment_ref(subject: CallbackSubject) -> PaymentRef {
+    match subject {
+        CallbackSubject::ShopTransactionId(id) => PaymentRef::ShopTransactionId(id),
+        CallbackSubject::ProviderPaymentId(id) => PaymentRef::PaymentId(id),
     }
 }

@@ -116,7 +116,8 @@ pub enum PayDuplicate {
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RefundState {
     /// Counted against what remains before the provider is asked, so that concurrent refunds
-    /// can never together exceed the captured amount.
+    /// can never together exceed the captured amount. A refund the provider accepted but
+    /// completes later (pending) stays reserved, with its `provider_refund_id` set.
     Reserved,
     Succeeded,
     Failed,
@@ -407,6 +408,30 @@ impl Payment {
         Ok(amount)
     }
 
+    /// Records that the provider accepted reserved refund `id` but completes it later: it stays
+    /// reserved (neither refundable again nor counted as refunded) until settled, and now
+    /// carries the provider's id. Whether anything changed.
+    pub fn note_refund_pending(
+        &mut self,
+        id: &str,
+        provider_refund_id: Option<String>,
+        now: i64,
+    ) -> bool {
+        let Some(refund) = self
+            .refunds
+            .iter_mut()
+            .find(|r| r.id == id && r.state == RefundState::Reserved)
+        else {
+            return false;
+        };
+        if provider_refund_id.is_none() || refund.provider_refund_id == provider_refund_id {
+            return false;
+        }
+        refund.provider_refund_id = provider_refund_id;
+        self.updated_at = now;
+        true
+    }
+
     /// Settles a reserved refund with the provider's answer.
     pub fn settle_refund(
         &mut self,
@@ -425,7 +450,10 @@ impl Payment {
         } else {
             RefundState::Failed
         };
-        refund.provider_refund_id = provider_refund_id;
+        // Keep the id a pending answer recorded when the final word does not repeat it.
+        if provider_refund_id.is_some() {
+            refund.provider_refund_id = provider_refund_id;
+        }
         if succeeded {
             self.refunded_minor += refund.amount_minor;
         }
@@ -613,5 +641,28 @@ mod tests {
             PayDuplicate::Replay(response)
         );
         assert_eq!(p.classify_duplicate("h2", 4), PayDuplicate::NewAttempt);
+    }
+
+    #[test]
+    fn a_pending_refund_stays_reserved_with_the_providers_id_until_settled() {
+        let mut p = payment(1000);
+        p.observe(PaymentState::Captured, "ok", 2);
+        p.reserve_refund("r1", Some(eur(400)), true, 3).unwrap();
+        assert!(p.note_refund_pending("r1", Some("re_1".into()), 4));
+        assert!(
+            !p.note_refund_pending("r1", Some("re_1".into()), 5),
+            "known"
+        );
+        assert_eq!(p.refundable(), eur(600), "still reserved");
+        assert_eq!(p.refunded(), eur(0), "not refunded yet");
+        assert!(p.awaits_news());
+        // The final word need not repeat the provider's id.
+        p.settle_refund("r1", true, None, 6).unwrap();
+        assert_eq!(p.refunds[0].provider_refund_id.as_deref(), Some("re_1"));
+        assert_eq!(p.refunded(), eur(400));
+        assert!(
+            !p.note_refund_pending("r1", Some("re_2".into()), 7),
+            "settled"
+        );
     }
 }

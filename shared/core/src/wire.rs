@@ -321,15 +321,47 @@ pub enum OkKo {
     Ko,
 }
 
+/// Where a refund stands at the provider (the refund answer's ext `refundStatus`, and what a
+/// provider adapter reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RefundStatus {
+    /// The money went back: counted as refunded.
+    Succeeded,
+    /// Accepted, but the provider completes it later (Stripe's `pending` and `requires_action`):
+    /// its amount stays reserved, neither refundable again nor counted as refunded, until a
+    /// webhook, `/check` or the reconciler learns how it ended.
+    Pending,
+    /// It will not happen (declined, failed, canceled): its amount is refundable again.
+    Failed,
+}
+
+impl RefundStatus {
+    /// For providers whose refunds end at once, one way or the other.
+    pub fn settled(succeeded: bool) -> RefundStatus {
+        if succeeded {
+            RefundStatus::Succeeded
+        } else {
+            RefundStatus::Failed
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundResponse {
+    /// `OK` when the provider took the refund (done or pending), `KO` when it did not.
     pub result: OkKo,
     pub result_description: String,
     #[serde(rename = "refundID")]
     pub refund_id: String,
+    /// What this refund gave back: nothing while pending or after a failure.
     pub refunded_amount: String,
     pub remaining_amount: String,
+    /// ext: `SUCCEEDED`, `PENDING` (the merchant is notified when it ends) or `FAILED`.
+    /// Absent only in answers stored by earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_status: Option<RefundStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

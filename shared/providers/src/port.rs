@@ -84,11 +84,24 @@ pub struct StatusOutcome {
     pub captured_minor: Option<i64>,
 }
 
+/// Where a refund stands at the provider; the same three states the refund answer reports.
+pub use pgm_core::wire::RefundStatus;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundOutcome {
-    pub succeeded: bool,
+    pub state: RefundStatus,
     pub provider_refund_id: Option<String>,
     pub description: String,
+}
+
+impl RefundOutcome {
+    pub fn succeeded(&self) -> bool {
+        self.state == RefundStatus::Succeeded
+    }
+
+    pub fn is_pending(&self) -> bool {
+        self.state == RefundStatus::Pending
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +179,16 @@ pub enum CallbackOutcome {
     Payment {
         subject: CallbackSubject,
         verified: Option<StatusOutcome>,
+        ack: CallbackAck,
+    },
+    /// A signed callback about one refund of a payment: it settles a refund the provider
+    /// completes later. `refund_id` is ours (the id the refund was made with); `None` when the
+    /// provider does not tell which of our refunds it is (Scalapay's `refunded` webhook), and
+    /// then the event is only acknowledged and logged, never counted.
+    Refund {
+        subject: CallbackSubject,
+        refund_id: Option<String>,
+        outcome: RefundOutcome,
         ack: CallbackAck,
     },
     /// A genuine callback about something we do not track (another event type).

@@ -482,7 +482,7 @@ async fn full_refund() {
         .refund(&payment, eur(1240), "rf-1-a")
         .await
         .unwrap();
-    assert!(outcome.succeeded);
+    assert!(outcome.succeeded());
     let p = s
         .mock
         .payment(payment.provider_payment_id.as_deref().unwrap())
@@ -500,13 +500,12 @@ async fn several_partial_refunds_until_the_mock_refuses_more() {
     let s = setup().await;
     let payment = approved(&s, "rf-2", PaymentState::Captured).await;
     for (i, minor) in [400, 500, 340].into_iter().enumerate() {
-        assert!(
-            s.provider
-                .refund(&payment, eur(minor), &format!("r-{i}"))
-                .await
-                .unwrap()
-                .succeeded
-        );
+        assert!(s
+            .provider
+            .refund(&payment, eur(minor), &format!("r-{i}"))
+            .await
+            .unwrap()
+            .succeeded());
     }
     let over = s.provider.refund(&payment, eur(1), "r-over").await;
     assert!(rejected_with(&over, "2014"), "{over:?}");

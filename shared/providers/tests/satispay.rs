@@ -385,7 +385,7 @@ async fn full_refund_is_a_refund_flow_payment() {
         .refund(&payment, eur(1240), "refund-rf-1-1")
         .await
         .unwrap();
-    assert!(outcome.succeeded);
+    assert!(outcome.succeeded());
     let refund = s
         .mock
         .payment(outcome.provider_refund_id.as_deref().unwrap())
@@ -407,7 +407,7 @@ async fn several_partial_refunds_until_the_mock_refuses_more() {
             .refund(&payment, eur(minor), &format!("r2-{i}"))
             .await
             .unwrap();
-        assert!(outcome.succeeded);
+        assert!(outcome.succeeded());
     }
     let over = s.provider.refund(&payment, eur(1), "r2-over").await;
     assert!(
@@ -462,7 +462,7 @@ async fn a_retried_refund_refunds_once() {
     let lost = s.provider.refund(&payment, eur(600), "r5").await;
     assert!(matches!(lost, Err(ProviderError::Unavailable(_))));
     let retried = s.provider.refund(&payment, eur(600), "r5").await.unwrap();
-    assert!(retried.succeeded);
+    assert!(retried.succeeded());
     assert_eq!(s.mock.refund_count(), 1);
     assert_eq!(
         s.mock

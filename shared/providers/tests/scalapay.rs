@@ -657,7 +657,7 @@ async fn a_full_refund_uses_the_documented_endpoint_and_references() {
     let p = charged(&mock, &scalapay, &pay_cmd()).await;
     let token = p.provider_payment_id.clone().unwrap();
     let outcome = scalapay.refund(&p, eur(500), "rf-1").await.unwrap();
-    assert!(outcome.succeeded);
+    assert!(outcome.succeeded());
     assert!(outcome.provider_refund_id.is_some());
     let sent = mock.requests().into_iter().last().unwrap();
     assert_eq!(sent.path, format!("/v2/payments/{token}/refund"));
@@ -684,31 +684,25 @@ async fn several_partial_refunds_then_the_over_refund_is_refused() {
     let (mock, scalapay) = setup().await;
     let p = charged(&mock, &scalapay, &pay_cmd()).await;
     let token = p.provider_payment_id.clone().unwrap();
-    assert!(
-        scalapay
-            .refund(&p, eur(150), "rf-1")
-            .await
-            .unwrap()
-            .succeeded
-    );
-    assert!(
-        scalapay
-            .refund(&p, eur(250), "rf-2")
-            .await
-            .unwrap()
-            .succeeded
-    );
+    assert!(scalapay
+        .refund(&p, eur(150), "rf-1")
+        .await
+        .unwrap()
+        .succeeded());
+    assert!(scalapay
+        .refund(&p, eur(250), "rf-2")
+        .await
+        .unwrap()
+        .succeeded());
     assert!(matches!(
         scalapay.refund(&p, eur(101), "rf-3").await,
         Err(ProviderError::Rejected { code: Some(code), .. }) if code == "pre_condition_failed"
     ));
-    assert!(
-        scalapay
-            .refund(&p, eur(100), "rf-4")
-            .await
-            .unwrap()
-            .succeeded
-    );
+    assert!(scalapay
+        .refund(&p, eur(100), "rf-4")
+        .await
+        .unwrap()
+        .succeeded());
     let refunds = mock.refunds(&token);
     assert_eq!(
         refunds.iter().map(|r| r.amount_minor).collect::<Vec<_>>(),
@@ -752,13 +746,11 @@ async fn a_retried_refund_is_one_refund() {
         scalapay.refund(&p, eur(200), "rf-1").await,
         Err(ProviderError::Unavailable(_))
     ));
-    assert!(
-        scalapay
-            .refund(&p, eur(200), "rf-1")
-            .await
-            .unwrap()
-            .succeeded
-    );
+    assert!(scalapay
+        .refund(&p, eur(200), "rf-1")
+        .await
+        .unwrap()
+        .succeeded());
     assert_eq!(mock.refunds(&token).len(), 1);
 }
 
@@ -1215,4 +1207,31 @@ async fn a_refund_sends_only_the_documented_fields_and_scalapay_refuses_others()
     assert_eq!(answer["merchantReference"], "order-rf");
     assert_eq!(answer["merchantRefundReference"], "rf-y");
     assert_eq!(mock.refunds(&token).len(), 2);
+}
+
+#[tokio::test]
+async fn a_signed_refunded_webhook_is_a_refund_event_never_a_failed_payment() {
+    let (mock, scalapay) = setup().await;
+    let p = charged(&mock, &scalapay, &pay_cmd()).await;
+    let token = p.provider_payment_id.clone().unwrap();
+    scalapay.refund(&p, eur(200), "rf-1").await.unwrap();
+    // Scalapay announces each refund it processed with status `refunded`.
+    mock.force_status(&token, "refunded").unwrap();
+    let body = mock.webhook_body(&token).unwrap();
+    assert!(body.contains("\"refunded\""), "{body}");
+    match scalapay.callback(&signed(&body)).await.unwrap() {
+        CallbackOutcome::Refund {
+            subject,
+            refund_id,
+            outcome,
+            ack,
+        } => {
+            assert_eq!(subject, CallbackSubject::ProviderPaymentId(token));
+            // Scalapay does not say which refund: acknowledged, never counted.
+            assert_eq!(refund_id, None);
+            assert!(outcome.succeeded());
+            assert_eq!(ack.status, 200);
+        }
+        other => panic!("a refunded order is no failed payment: {other:?}"),
+    }
 }

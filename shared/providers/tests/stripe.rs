@@ -591,7 +591,7 @@ async fn a_full_refund_goes_to_the_payment_intent_with_our_refund_id_as_key() {
         .payment_intent_of(p.provider_payment_id.as_deref().unwrap())
         .unwrap();
     let outcome = stripe.refund(&p, eur(500), "rf-1").await.unwrap();
-    assert!(outcome.succeeded);
+    assert!(outcome.succeeded());
     assert!(outcome.provider_refund_id.unwrap().starts_with("re_"));
     let refunds = mock.refunds();
     assert_eq!(refunds.len(), 1);
@@ -609,8 +609,16 @@ async fn a_full_refund_goes_to_the_payment_intent_with_our_refund_id_as_key() {
 async fn several_partial_refunds_until_the_amount_then_stripe_refuses() {
     let (mock, stripe) = setup().await;
     let p = paid(&mock, &stripe, &pay_cmd("")).await;
-    assert!(stripe.refund(&p, eur(200), "rf-1").await.unwrap().succeeded);
-    assert!(stripe.refund(&p, eur(200), "rf-2").await.unwrap().succeeded);
+    assert!(stripe
+        .refund(&p, eur(200), "rf-1")
+        .await
+        .unwrap()
+        .succeeded());
+    assert!(stripe
+        .refund(&p, eur(200), "rf-2")
+        .await
+        .unwrap()
+        .succeeded());
     // 400 asked, 100 left: Stripe refuses the over-refund.
     match stripe.refund(&p, eur(400), "rf-3").await {
         Err(ProviderError::Rejected { message, .. }) => {
@@ -621,7 +629,11 @@ async fn several_partial_refunds_until_the_amount_then_stripe_refuses() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(stripe.refund(&p, eur(100), "rf-4").await.unwrap().succeeded);
+    assert!(stripe
+        .refund(&p, eur(100), "rf-4")
+        .await
+        .unwrap()
+        .succeeded());
     assert!(matches!(
         stripe.refund(&p, eur(1), "rf-5").await,
         Err(ProviderError::Rejected { code: Some(code), .. }) if code == "charge_already_refunded"
@@ -640,7 +652,11 @@ async fn a_retried_refund_is_one_refund() {
         Err(ProviderError::Unavailable(_))
     ));
     // The PGM retries with the same refund id: Stripe replays the first answer.
-    assert!(stripe.refund(&p, eur(300), "rf-1").await.unwrap().succeeded);
+    assert!(stripe
+        .refund(&p, eur(300), "rf-1")
+        .await
+        .unwrap()
+        .succeeded());
     assert_eq!(mock.refunds().len(), 1);
 }
 
@@ -651,10 +667,10 @@ async fn refund_status_finds_our_refund_by_its_id_through_every_page_of_the_list
     // 150 refunds of one cent: the oldest is on the second page of 100, newest first.
     for i in 0..150 {
         let refund = stripe.refund(&p, eur(1), &format!("rf-{i}")).await.unwrap();
-        assert!(refund.succeeded);
+        assert!(refund.succeeded());
     }
     let oldest = stripe.refund_status(&p, "rf-0").await.unwrap().unwrap();
-    assert!(oldest.succeeded);
+    assert!(oldest.succeeded());
     assert_eq!(
         oldest.provider_refund_id.as_deref(),
         Some(mock.refunds()[0].id.as_str())
@@ -935,4 +951,155 @@ async fn unsupported_operations_answer_not_supported() {
         stripe.session_open(&open).await,
         Err(ProviderError::NotSupported)
     ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pending refunds, refund webhooks, manual capture read from the PaymentIntent
+
+#[tokio::test]
+async fn pending_and_requires_action_refunds_are_pending_until_stripe_finishes_them() {
+    use pgm_providers::RefundStatus;
+    let (mock, stripe) = setup().await;
+    let p = paid(&mock, &stripe, &pay_cmd("")).await;
+    for (i, status) in ["pending", "requires_action"].into_iter().enumerate() {
+        mock.set_new_refund_status(status);
+        let outcome = stripe
+            .refund(&p, eur(100), &format!("rf-{i}"))
+            .await
+            .unwrap();
+        assert_eq!(outcome.state, RefundStatus::Pending, "{status}");
+        assert!(!outcome.succeeded(), "{status}");
+        let found = stripe
+            .refund_status(&p, &format!("rf-{i}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.state, RefundStatus::Pending, "{status}");
+    }
+    let refunds = mock.refunds();
+    mock.finish_refund(&refunds[0].id, "succeeded").unwrap();
+    mock.finish_refund(&refunds[1].id, "canceled").unwrap();
+    let state = |id: &'static str| {
+        let (stripe, p) = (&stripe, &p);
+        async move { stripe.refund_status(p, id).await.unwrap().unwrap().state }
+    };
+    assert_eq!(state("rf-0").await, RefundStatus::Succeeded);
+    assert_eq!(state("rf-1").await, RefundStatus::Failed);
+    // Each refund names its payment for the webhooks that settle it.
+    let sent = mock
+        .requests()
+        .into_iter()
+        .rfind(|r| r.path == "/v1/refunds" && r.method == "POST")
+        .unwrap();
+    assert_eq!(
+        sent.param("metadata[pgm_shop_transaction_id]").as_deref(),
+        Some("order-1")
+    );
+}
+
+#[tokio::test]
+async fn refund_events_settle_our_refunds_and_ignore_others() {
+    use pgm_providers::RefundStatus;
+    let (mock, stripe) = setup().await;
+    let p = paid(&mock, &stripe, &pay_cmd("")).await;
+    mock.set_new_refund_status("pending");
+    for (i, (event, ends, expected)) in [
+        ("refund.updated", "succeeded", RefundStatus::Succeeded),
+        ("refund.failed", "failed", RefundStatus::Failed),
+        ("charge.refund.updated", "canceled", RefundStatus::Failed),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        stripe
+            .refund(&p, eur(100), &format!("rf-{i}"))
+            .await
+            .unwrap();
+        let refund = mock.refunds().pop().unwrap();
+        mock.finish_refund(&refund.id, ends).unwrap();
+        let body = mock.refund_event_body(event, &refund.id).unwrap();
+        match stripe.callback(&signed(&body)).await.unwrap() {
+            CallbackOutcome::Refund {
+                subject,
+                refund_id,
+                outcome,
+                ack,
+            } => {
+                assert_eq!(
+                    subject,
+                    CallbackSubject::ShopTransactionId("order-1".into())
+                );
+                assert_eq!(refund_id, Some(format!("rf-{i}")));
+                assert_eq!(outcome.state, expected, "{event}");
+                assert_eq!(outcome.provider_refund_id, Some(refund.id.clone()));
+                assert_eq!(ack.status, 200);
+            }
+            other => panic!("{event}: {other:?}"),
+        }
+    }
+    // A refund made in Stripe's dashboard carries none of our metadata: not ours to settle.
+    let mut foreign = mock.refund_json(&mock.refunds()[0].id).unwrap();
+    foreign["metadata"] = serde_json::json!({});
+    let body = mock.event_body_for("refund.updated", foreign);
+    assert!(matches!(
+        stripe.callback(&signed(&body)).await.unwrap(),
+        CallbackOutcome::Ignored { .. }
+    ));
+    // Forged refund events are refused like any other.
+    let body = mock
+        .refund_event_body("refund.updated", &mock.refunds()[0].id)
+        .unwrap();
+    let forged = signed_request(
+        &body,
+        &signature_header("whsec_someone_else", now_ms() / 1000, &body),
+    );
+    assert!(matches!(
+        stripe.callback(&forged).await,
+        Err(ProviderError::InvalidSignature(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_completed_manual_capture_session_is_authorised_from_its_payment_intent() {
+    let (mock, stripe) = setup().await;
+    // What Stripe may report for a held authorisation (notes §1): complete, `unpaid`.
+    let p = paid(&mock, &stripe, &manual_cmd()).await;
+    let id = p.provider_payment_id.clone().unwrap();
+    assert_eq!(mock.session_json(&id).unwrap()["payment_status"], "unpaid");
+    assert_eq!(
+        stripe.status(&p).await.unwrap().state,
+        PaymentState::Authorized
+    );
+    let body = mock.event_body("checkout.session.completed", &id).unwrap();
+    match stripe.callback(&signed(&body)).await.unwrap() {
+        CallbackOutcome::Payment { verified, .. } => {
+            assert_eq!(verified.unwrap().state, PaymentState::Authorized)
+        }
+        other => panic!("{other:?}"),
+    }
+    // The webhook's session has the PaymentIntent as an id only: Stripe was asked for it.
+    let pi = mock.payment_intent_of(&id).unwrap();
+    assert!(mock
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path == format!("/v1/payment_intents/{pi}")));
+    // Captured: the PaymentIntent says `succeeded`.
+    assert!(stripe.confirm(&p, eur(500)).await.unwrap().succeeded);
+    assert_eq!(
+        stripe.status(&p).await.unwrap().state,
+        PaymentState::Captured
+    );
+
+    // And if Stripe says `paid` for the authorisation, it is still only authorised.
+    mock.set_manual_capture_payment_status("paid");
+    let mut cmd = manual_cmd();
+    cmd.shop_transaction_id = "manual-paid".into();
+    let p = paid(&mock, &stripe, &cmd).await;
+    assert_eq!(
+        stripe.status(&p).await.unwrap().state,
+        PaymentState::Authorized
+    );
+    // Released: voided, whatever payment_status said.
+    assert!(stripe.void(&p).await.unwrap().succeeded);
+    assert_eq!(stripe.status(&p).await.unwrap().state, PaymentState::Voided);
 }

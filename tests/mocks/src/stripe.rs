@@ -12,8 +12,12 @@
 //!   true`); the same key with other parameters is a 400 `idempotency_error`; answers to requests
 //!   that failed validation are not saved;
 //! - state: sessions (`open` → `complete`/`expired`), PaymentIntents created when the buyer
-//!   pays (`succeeded`, or `requires_capture` with manual capture), captures, cancels, refunds,
-//!   with refunds beyond what remains refused;
+//!   pays (`succeeded`, or `requires_capture` with manual capture, the session then `unpaid` by
+//!   default: see `Books::manual_capture_payment_status`), captures, cancels, refunds, with
+//!   refunds beyond what remains refused; refunds start `succeeded` or, when told, `pending` /
+//!   `requires_action` until [`StripeMock::finish_refund`];
+//! - idempotency keys are kept until [`StripeMock::prune_idempotency_keys`] plays Stripe's
+//!   24-hour pruning;
 //! - lists (refunds, a session's line items): `{"object":"list","data","has_more","url"}`, paged
 //!   with `limit`, `starting_after` and `ending_before`; `expand[]` only for what Stripe expands;
 //! - every answer carries its own `Request-Id`.
@@ -22,7 +26,8 @@
 //! shapes to Stripe's rather than to what our own adapter expects.
 //!
 //! Tests play the buyer with [`StripeMock::complete_session`] and friends, and play Stripe's
-//! webhook sender with [`StripeMock::event_body`] and [`signature_header`].
+//! webhook sender with [`StripeMock::event_body`], [`StripeMock::refund_event_body`] and
+//! [`signature_header`].
 
 use crate::server::MockServer;
 use axum::body::Bytes;
@@ -164,6 +169,16 @@ struct Books {
     refunds: Vec<MockRefund>,
     idempotency: BTreeMap<String, Saved>,
     requests: Vec<RecordedRequest>,
+    /// What a completed manual-capture session's `payment_status` says while its PaymentIntent
+    /// awaits capture. UNCERTAIN: no Stripe page states it. Stripe defines `paid` as "the
+    /// payment funds are available in your account" and `unpaid` as "not yet available", and
+    /// held funds are not available, so `unpaid` is the default (research notes §1);
+    /// [`StripeMock::set_manual_capture_payment_status`] switches to `paid` to prove the PGM
+    /// does not depend on it.
+    manual_capture_payment_status: &'static str,
+    /// The status new refunds start in: `succeeded` (cards, usually), or `pending` /
+    /// `requires_action` as Stripe answers for some payment methods and balances.
+    new_refund_status: &'static str,
 }
 
 impl Books {
@@ -194,6 +209,8 @@ impl StripeMock {
     pub async fn start_with_key(secret_key: &str) -> StripeMock {
         let books: Shared = Arc::new(Mutex::new(Books {
             secret_key: secret_key.to_owned(),
+            manual_capture_payment_status: "unpaid",
+            new_refund_status: "succeeded",
             ..Books::default()
         }));
         let router = Router::new().fallback(dispatch).with_state(books.clone());
@@ -236,6 +253,7 @@ impl StripeMock {
         let id = books.new_id("pi_");
         let charge = books.new_id("ch_");
         let manual = session.capture_method == "manual";
+        let books_manual_status = books.manual_capture_payment_status;
         let (status, capturable, received) = match (delayed, manual) {
             (true, _) => ("processing", 0, 0),
             (false, true) => ("requires_capture", session.amount_total, 0),
@@ -259,7 +277,11 @@ impl StripeMock {
         );
         let session = books.sessions.get_mut(session_id).expect("just read");
         session.status = "complete";
-        session.payment_status = if delayed { "unpaid" } else { "paid" };
+        session.payment_status = match (delayed, manual) {
+            (true, _) => "unpaid",
+            (false, true) => books_manual_status,
+            (false, false) => "paid",
+        };
         session.payment_intent = Some(id.clone());
         Ok(id)
     }
@@ -382,6 +404,78 @@ impl StripeMock {
 
     pub fn refunds(&self) -> Vec<MockRefund> {
         self.books().refunds.clone()
+    }
+
+    /// What completed manual-capture sessions report as `payment_status` from now on (`unpaid`
+    /// by default; see the field's comment: Stripe's docs do not settle it).
+    pub fn set_manual_capture_payment_status(&self, status: &'static str) {
+        self.books().manual_capture_payment_status = status;
+    }
+
+    /// The status refunds created from now on start in (`succeeded` by default; `pending` or
+    /// `requires_action` for refunds Stripe completes later).
+    pub fn set_new_refund_status(&self, status: &'static str) {
+        self.books().new_refund_status = status;
+    }
+
+    /// Stripe finishes a refund that was `pending` or `requires_action`: `succeeded`, `failed`
+    /// (with `failure_reason`; the money is refundable again) or `canceled`. Returns the Refund
+    /// object as it now is, for [`StripeMock::refund_event_body`].
+    pub fn finish_refund(&self, refund_id: &str, status: &'static str) -> Result<Value, String> {
+        let mut books = self.books();
+        let refund = books
+            .refunds
+            .iter_mut()
+            .find(|r| r.id == refund_id)
+            .ok_or_else(|| format!("no refund {refund_id}"))?;
+        let now = refund.object["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if !matches!(now.as_str(), "pending" | "requires_action") {
+            return Err(format!("refund {refund_id} is {now}"));
+        }
+        if !matches!(status, "succeeded" | "failed" | "canceled") {
+            return Err(format!("a refund cannot end {status}"));
+        }
+        refund.object["status"] = json!(status);
+        if status == "failed" {
+            refund.object["failure_reason"] = json!("declined");
+        }
+        let (object, intent, amount) = (
+            refund.object.clone(),
+            refund.payment_intent.clone(),
+            refund.amount,
+        );
+        if status != "succeeded" {
+            if let Some(intent) = books.intents.get_mut(&intent) {
+                intent.amount_refunded -= amount;
+            }
+        }
+        Ok(object)
+    }
+
+    /// The Refund object as `GET /v1/refunds/{id}` shows it.
+    pub fn refund_json(&self, refund_id: &str) -> Option<Value> {
+        self.books()
+            .refunds
+            .iter()
+            .find(|r| r.id == refund_id)
+            .map(|r| r.object.clone())
+    }
+
+    /// A refund event (`refund.updated`, `refund.failed`, `charge.refund.updated`) with the
+    /// Refund as it is now in `data.object`, as Stripe sends them.
+    pub fn refund_event_body(&self, event_type: &str, refund_id: &str) -> Option<String> {
+        let object = self.refund_json(refund_id)?;
+        Some(self.event_body_for(event_type, object))
+    }
+
+    /// Stripe prunes idempotency keys once they are 24 hours old
+    /// (docs.stripe.com/api/idempotent_requests): a key sent again after that is a new request.
+    /// This forgets every saved key at once.
+    pub fn prune_idempotency_keys(&self) {
+        self.books().idempotency.clear();
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
@@ -1175,7 +1269,14 @@ fn capture_intent(books: &mut Books, id: &str, params: &Params) -> Answer {
     intent.status = "succeeded";
     intent.amount_received = amount;
     intent.amount_capturable = 0;
-    ok(intent_json(intent))
+    let answer = ok(intent_json(intent));
+    // Captured funds are the documented meaning of `paid`.
+    for session in books.sessions.values_mut() {
+        if session.payment_intent.as_deref() == Some(id) {
+            session.payment_status = "paid";
+        }
+    }
+    answer
 }
 
 const CANCELABLE: [&str; 5] = [
@@ -1319,7 +1420,8 @@ fn create_refund(books: &mut Books, params: &Params) -> Answer {
         "metadata": params.map("metadata").into_iter().collect::<BTreeMap<_, _>>(),
         "payment_intent": intent_id,
         "reason": params.get("reason"),
-        "status": "succeeded",
+        "status": books.new_refund_status,
+        "failure_reason": null,
     });
     books.refunds.push(MockRefund {
         id,

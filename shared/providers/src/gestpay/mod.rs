@@ -10,8 +10,8 @@ pub mod wire;
 use crate::kit::{Auth, ProviderClient, ProviderSettings};
 use crate::{
     CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, Capture, CaptureOutcome,
-    PayOutcome, Provider, ProviderDeps, ProviderError, RefundOutcome, Refunds, StatusLookup,
-    StatusOutcome, Webhooks,
+    PayOutcome, Provider, ProviderDeps, ProviderError, RefundOutcome, RefundStatus, Refunds,
+    StatusLookup, StatusOutcome, Webhooks,
 };
 use async_trait::async_trait;
 use map::{captured_minor, is_approved, outcome, payment_type, AxerveDialect};
@@ -257,7 +257,7 @@ impl Refunds for Gestpay {
         let answer: TransactionPayload = self.post("payment/refund/", &body).await?;
         let succeeded = is_approved(&answer.transaction_result);
         Ok(RefundOutcome {
-            succeeded,
+            state: RefundStatus::settled(succeeded),
             provider_refund_id: None,
             description: if succeeded {
                 "Refund accepted".into()

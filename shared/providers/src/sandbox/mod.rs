@@ -20,8 +20,8 @@ pub use pgm_core::sandbox_ledger::{
 use crate::{
     CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, Capture, CaptureOutcome,
     PayOutcome, Provider, ProviderDeps, ProviderError, RecurringPay, RefundLookup, RefundOutcome,
-    Refunds, SessionOpen, SessionOpened, SessionTokens, StatusLookup, StatusOutcome, Void,
-    Webhooks,
+    RefundStatus, Refunds, SessionOpen, SessionOpened, SessionTokens, StatusLookup, StatusOutcome,
+    Void, Webhooks,
 };
 use async_trait::async_trait;
 use pgm_core::clock::now_ms;
@@ -331,7 +331,7 @@ impl Refunds for Sandbox {
             .await
             .map_err(unavailable)?;
         Ok(RefundOutcome {
-            succeeded: true,
+            state: RefundStatus::Succeeded,
             provider_refund_id: Some(format!("sbxr_{refund_id}")),
             description: "Refund accepted".into(),
         })
@@ -465,7 +465,7 @@ impl RefundLookup for Sandbox {
             .iter()
             .find(|r| r.id == refund_id)
             .map(|r| RefundOutcome {
-                succeeded: true,
+                state: RefundStatus::Succeeded,
                 provider_refund_id: Some(format!("sbxr_{}", r.id)),
                 description: "Refund accepted".into(),
             }))

@@ -12,7 +12,8 @@ pub use signing::{digest_header, signing_string, PrivateKey, SatispaySigner, SIG
 use crate::kit::{invalid, Auth, ProviderClient, ProviderSettings};
 use crate::{
     CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, PayOutcome, Provider,
-    ProviderDeps, ProviderError, RefundOutcome, Refunds, StatusLookup, StatusOutcome, Webhooks,
+    ProviderDeps, ProviderError, RefundOutcome, RefundStatus, Refunds, StatusLookup, StatusOutcome,
+    Webhooks,
 };
 use async_trait::async_trait;
 use map::{is_satispay_id, outcome, SatispayDialect};
@@ -313,7 +314,7 @@ impl Refunds for Satispay {
         let refund = self.create(&body, refund_id.to_owned()).await?;
         let succeeded = refund.status == "ACCEPTED";
         Ok(RefundOutcome {
-            succeeded,
+            state: RefundStatus::settled(succeeded),
             provider_refund_id: Some(refund.id),
             description: if succeeded {
                 "Refund accepted".into()

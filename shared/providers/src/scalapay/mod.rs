@@ -32,7 +32,7 @@ mod wire;
 use crate::kit::{invalid, same_currency, Auth, ProviderClient, ProviderSettings};
 use crate::{
     CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, PayOutcome, Provider,
-    ProviderDeps, ProviderError, RefundOutcome, Refunds, SessionTokens, StatusLookup,
+    ProviderDeps, ProviderError, RefundOutcome, RefundStatus, Refunds, SessionTokens, StatusLookup,
     StatusOutcome, Webhooks,
 };
 use async_trait::async_trait;
@@ -327,7 +327,7 @@ impl Refunds for Scalapay {
             .post(&format!("/v2/payments/{token}/refund"), &body, refund_id)
             .await?;
         Ok(RefundOutcome {
-            succeeded: true,
+            state: RefundStatus::Succeeded,
             provider_refund_id: refunded.refund_token,
             description: format!("Refund of {amount} accepted"),
         })
@@ -373,7 +373,22 @@ impl Webhooks for Scalapay {
                 token,
             )),
             "expired" => Some(outcome(PaymentState::Failed, "Order expired", token)),
-            "refunded" => Some(outcome(PaymentState::Failed, "Order refunded", token)),
+            // A refund Scalapay processed: news about a refund, never a failed payment. The
+            // payload does not say which of our refunds it is (its refund keys are not
+            // documented), so it settles nothing: acknowledged, logged by the PGM, not counted
+            // (our refunds are settled by the refund call's own answer).
+            "refunded" => {
+                return Ok(CallbackOutcome::Refund {
+                    subject: CallbackSubject::ProviderPaymentId(token.to_owned()),
+                    refund_id: None,
+                    outcome: RefundOutcome {
+                        state: RefundStatus::Succeeded,
+                        provider_refund_id: None,
+                        description: "Order refunded at Scalapay".into(),
+                    },
+                    ack: CallbackAck::default(),
+                })
+            }
             "created" | "pending" => Some(outcome(
                 PaymentState::Pending,
                 "Waiting for the buyer on Scalapay",

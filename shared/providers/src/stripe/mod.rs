@@ -10,7 +10,7 @@
 //! | session/void | `POST /v1/payment_intents/{pi}/cancel` |
 //! | refund, session/refund | `POST /v1/refunds` (`payment_intent`, `amount`), `Idempotency-Key` = our refund id |
 //! | status, check, session/check | `GET /v1/checkout/sessions/{id}?expand[]=payment_intent` |
-//! | callback | `checkout.session.*` events, `Stripe-Signature` (HMAC-SHA256 of `t.body`, 300 s) |
+//! | callback | `checkout.session.*` and refund (`refund.updated`, `refund.failed`, `charge.refund.updated`) events, `Stripe-Signature` (HMAC-SHA256 of `t.body`, 300 s) |
 //!
 //! Session routes take the Checkout Session id as `sessionToken`; there is no `session/open`
 //! (a session is opened by `pay`, which needs the buyer's redirect URLs), nor recurrent pay.
@@ -355,6 +355,12 @@ impl Refunds for Stripe {
         form.push("payment_intent", intent);
         form.push("amount", amount.minor().to_string());
         form.push("metadata[pgm_refund_id]", refund_id);
+        // Names the payment in Stripe's refund webhooks, whose Refund object only knows the
+        // PaymentIntent (the PGM knows the payment by its Checkout Session).
+        form.push(
+            "metadata[pgm_shop_transaction_id]",
+            payment.shop_transaction_id.clone(),
+        );
         let refund: Refund = self.post("/v1/refunds", &form, refund_id).await?;
         Ok(refund_outcome(refund))
     }
@@ -428,6 +434,9 @@ impl Webhooks for Stripe {
         .map_err(|e| ProviderError::InvalidSignature(e.to_string()))?;
         let event: Event = serde_json::from_slice(&req.body)
             .map_err(|e| ProviderError::InvalidCallback(format!("not a Stripe event: {e}")))?;
+        if REFUND_EVENTS.contains(&event.kind.as_str()) {
+            return refund_event(event.data.object);
+        }
         if !event.kind.starts_with("checkout.session.") {
             return Ok(CallbackOutcome::Ignored {
                 ack: CallbackAck::default(),
@@ -446,9 +455,10 @@ impl Webhooks for Stripe {
                 "The delayed payment failed",
                 &session.id,
             ),
-            _ if session.payment_status.as_deref() == Some("paid") => {
-                // The event says paid but not whether the money is taken or only held (manual
-                // capture): the PaymentIntent says, and Stripe itself is asked.
+            _ if session.status.as_deref() == Some("complete") => {
+                // The session says neither whether the money is taken or only held (manual
+                // capture), nor reliably whether an authorisation is `paid`: the PaymentIntent
+                // says, and Stripe itself is asked.
                 let intent = match session.intent_id() {
                     Some(id) => Some(self.intent(id).await?),
                     None => None,
@@ -463,4 +473,31 @@ impl Webhooks for Stripe {
             ack: CallbackAck::default(),
         })
     }
+}
+
+/// Events whose `data.object` is a Refund: since API version 2024-10-28.acacia Stripe sends
+/// `refund.*` for every refund; `charge.refund.updated` is what older versions send for card
+/// refunds. `refund.created` is not among them: a refund we create is answered by its request.
+const REFUND_EVENTS: [&str; 3] = ["refund.updated", "refund.failed", "charge.refund.updated"];
+
+/// A signed refund event: settles one of our refunds that Stripe answered `pending`. Refunds
+/// without our metadata (made in Stripe's dashboard, or by a PGM that did not yet name the
+/// payment in it) are acknowledged and ignored; the reconciler still settles ours by asking.
+fn refund_event(object: Value) -> Result<CallbackOutcome, ProviderError> {
+    let refund: Refund = serde_json::from_value(object)
+        .map_err(|e| ProviderError::InvalidCallback(format!("not a Refund: {e}")))?;
+    let (Some(payment), Some(ours)) = (
+        refund.metadata.get("pgm_shop_transaction_id").cloned(),
+        refund.metadata.get("pgm_refund_id").cloned(),
+    ) else {
+        return Ok(CallbackOutcome::Ignored {
+            ack: CallbackAck::default(),
+        });
+    };
+    Ok(CallbackOutcome::Refund {
+        subject: CallbackSubject::ShopTransactionId(payment),
+        refund_id: Some(ours),
+        outcome: refund_outcome(refund),
+        ack: CallbackAck::default(),
+    })
 }

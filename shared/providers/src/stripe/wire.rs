@@ -180,6 +180,10 @@ pub struct PaymentIntent {
     /// Minor units captured: less than `amount` after a partial capture.
     #[serde(default)]
     pub amount_received: Option<i64>,
+    /// `automatic`, `automatic_async` or `manual`: tells a released authorisation (`canceled`
+    /// after `manual`) from a payment that never went through.
+    #[serde(default)]
+    pub capture_method: Option<String>,
 }
 
 /// A Refund (`object: "refund"`).
@@ -189,9 +193,12 @@ pub struct Refund {
     /// `pending`, `requires_action`, `succeeded`, `failed` or `canceled`.
     #[serde(default)]
     pub status: Option<String>,
-    /// Ours carry `pgm_refund_id`.
+    /// Ours carry `pgm_refund_id` and `pgm_shop_transaction_id`.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// Why a `failed` refund failed (`declined`, `expired_or_canceled_card`, …).
+    #[serde(default)]
+    pub failure_reason: Option<String>,
 }
 
 /// A page of `GET /v1/refunds` (`object: "list"`), newest first.
