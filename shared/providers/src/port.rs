@@ -72,6 +72,32 @@ pub struct PayOutcome {
     pub recurrence_token: Option<String>,
 }
 
+impl PayOutcome {
+    /// The provider created payment `id` and the buyer goes to `url` to decide. A created
+    /// payment without a URL cannot be finished from here, but it exists at the provider: the
+    /// outcome is unknown and is settled through status, never a decline.
+    pub fn redirect(
+        provider: &str,
+        id: String,
+        url: Option<String>,
+        description: &str,
+    ) -> Result<PayOutcome, ProviderError> {
+        let url = url.filter(|u| !u.is_empty()).ok_or_else(|| {
+            ProviderError::Unavailable(format!(
+                "{provider} created a payment without a URL for the buyer"
+            ))
+        })?;
+        Ok(PayOutcome {
+            provider_payment_id: Some(id),
+            state: PaymentState::Pending,
+            description: description.to_owned(),
+            redirect_url: Some(url),
+            redirect_url_mobile: None,
+            recurrence_token: None,
+        })
+    }
+}
+
 /// What the provider says a payment's state is now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusOutcome {

@@ -155,6 +155,21 @@ fn rejected<D: Dialect + ?Sized>(status: StatusCode, refusal: Refusal) -> Provid
     }
 }
 
+/// A create call's refusal. `NotFound` there cannot mean a missing payment (none existed yet):
+/// the endpoint itself is missing, a wrong base URL. A definite refusal naming what is missing.
+pub fn endpoint_missing<D: Dialect + ?Sized>(e: ProviderError, what: &str) -> ProviderError {
+    match e {
+        ProviderError::NotFound => ProviderError::Rejected {
+            code: Some("not_found".into()),
+            message: format!(
+                "{} does not serve {what} at the configured base URL",
+                D::NAME
+            ),
+        },
+        other => other,
+    }
+}
+
 /// A transport failure. Only a connection that never opened is certain to have sent nothing;
 /// after that (timeouts included) the provider may have acted on the request.
 pub fn transport<D: Dialect + ?Sized>(e: &reqwest::Error) -> ProviderError {
@@ -264,6 +279,36 @@ mod tests {
         assert!(
             matches!(classify(400, ""), ProviderError::Rejected { message, .. } if message == "Acme answered 400")
         );
+    }
+
+    #[test]
+    fn a_create_that_finds_nothing_names_the_missing_endpoint() {
+        let missing = endpoint_missing::<Acme>(ProviderError::NotFound, "orders");
+        assert!(
+            matches!(missing, ProviderError::Rejected { code: Some(c), message } if c == "not_found" && message == "Acme does not serve orders at the configured base URL")
+        );
+        let other = ProviderError::Unavailable("x".into());
+        assert_eq!(endpoint_missing::<Acme>(other.clone(), "orders"), other);
+    }
+
+    #[test]
+    fn a_created_payment_without_a_url_is_unknown_not_declined() {
+        let ok = crate::PayOutcome::redirect(
+            "Acme",
+            "p1".into(),
+            Some("https://pay.test/p1".into()),
+            "Go",
+        )
+        .unwrap();
+        assert_eq!(
+            (ok.state, ok.redirect_url.as_deref()),
+            (pgm_core::PaymentState::Pending, Some("https://pay.test/p1"))
+        );
+        for url in [None, Some(String::new())] {
+            assert!(unknown(
+                &crate::PayOutcome::redirect("Acme", "p1".into(), url, "Go").unwrap_err()
+            ));
+        }
     }
 
     #[test]

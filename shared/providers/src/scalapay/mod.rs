@@ -29,6 +29,7 @@
 mod map;
 mod wire;
 
+use crate::kit::classify::endpoint_missing;
 use crate::kit::{invalid, same_currency, Auth, ProviderClient, ProviderSettings};
 use crate::{
     CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, PayOutcome, Provider,
@@ -255,26 +256,13 @@ impl Provider for Scalapay {
         let created: OrderCreated = self
             .post("/v2/orders", &body, &cmd.idempotency_key())
             .await
-            .map_err(|e| match e {
-                ProviderError::NotFound => ProviderError::Rejected {
-                    code: Some("not_found".into()),
-                    message: "Scalapay does not serve orders at the configured base URL".into(),
-                },
-                other => other,
-            })?;
-        let Some(url) = created.checkout_url.clone() else {
-            return Err(ProviderError::Unavailable(
-                "Scalapay created an order without a checkout URL".into(),
-            ));
-        };
-        Ok(PayOutcome {
-            provider_payment_id: Some(created.token),
-            state: PaymentState::Pending,
-            description: "Redirect the buyer to Scalapay".into(),
-            redirect_url: Some(url),
-            redirect_url_mobile: None,
-            recurrence_token: None,
-        })
+            .map_err(|e| endpoint_missing::<ScalapayDialect>(e, "orders"))?;
+        PayOutcome::redirect(
+            "Scalapay",
+            created.token,
+            created.checkout_url,
+            "Redirect the buyer to Scalapay",
+        )
     }
 
     fn as_refunds(&self) -> Option<&dyn Refunds> {

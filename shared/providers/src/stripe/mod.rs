@@ -18,6 +18,7 @@
 mod map;
 mod wire;
 
+use crate::kit::classify::endpoint_missing;
 use crate::kit::{invalid, path_id, same_currency, Auth, ProviderClient, ProviderSettings};
 use crate::{
     CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, Capture, CaptureOutcome,
@@ -244,29 +245,13 @@ impl Provider for Stripe {
         let session: CheckoutSession = self
             .post("/v1/checkout/sessions", &form, &cmd.idempotency_key())
             .await
-            .map_err(|e| match e {
-                // A create cannot miss an object: the endpoint itself is missing.
-                ProviderError::NotFound => ProviderError::Rejected {
-                    code: Some("not_found".into()),
-                    message: "Stripe does not serve Checkout Sessions at STRIPE_BASE_URL".into(),
-                },
-                other => other,
-            })?;
-        let Some(url) = session.url.clone() else {
-            // An answer we cannot use to send the buyer anywhere: the session exists, so the
-            // outcome is settled later through status.
-            return Err(ProviderError::Unavailable(
-                "Stripe returned a Checkout Session without a URL".into(),
-            ));
-        };
-        Ok(PayOutcome {
-            provider_payment_id: Some(session.id),
-            state: PaymentState::Pending,
-            description: "Redirect the buyer to Stripe Checkout".into(),
-            redirect_url: Some(url),
-            redirect_url_mobile: None,
-            recurrence_token: None,
-        })
+            .map_err(|e| endpoint_missing::<StripeDialect>(e, "Checkout Sessions"))?;
+        PayOutcome::redirect(
+            "Stripe",
+            session.id,
+            session.url,
+            "Redirect the buyer to Stripe Checkout",
+        )
     }
 }
 
