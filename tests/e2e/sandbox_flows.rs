@@ -114,14 +114,16 @@ async fn three_ds_decided_on_the_hosted_page_completes_through_a_signed_callback
             "{page}"
         );
         assert!(page.contains("12.00 EUR"));
-        // Submit the form the way the browser does.
-        let result = pgm
-            .client
-            .post(&page_url)
-            .form(&[("decision", decision)])
-            .send()
-            .await
-            .unwrap();
+        // Submit the form the way the browser does, with the page's own token.
+        let form = pgm_mocks::sandbox_page::decision_form(&page, decision);
+        let submit = || {
+            pgm.client
+                .post(&page_url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form.clone())
+                .send()
+        };
+        let result = submit().await.unwrap();
         assert_eq!(result.status(), 200);
         assert_eq!(pgm.status_of(id).await["status"], status);
         assert!(
@@ -131,13 +133,8 @@ async fn three_ds_decided_on_the_hosted_page_completes_through_a_signed_callback
             .await
         );
         assert_eq!(receiver.for_payment(id)[0].body["isSuccessful"], successful);
-        // Deciding again changes nothing.
-        pgm.client
-            .post(&page_url)
-            .form(&[("decision", "approve")])
-            .send()
-            .await
-            .unwrap();
+        // Deciding again (the same form, its token used) changes nothing.
+        submit().await.unwrap();
         assert_eq!(pgm.status_of(id).await["status"], status);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
