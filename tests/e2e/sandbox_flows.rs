@@ -206,6 +206,43 @@ async fn forged_or_stale_callbacks_are_refused_and_change_nothing() {
     post(sig, body).await.problem(404, "PAYMENT_NOT_FOUND");
 }
 
+/// `captureMethod: "manual"` holds for every token: approved at once, after 3DS, or when a
+/// pending charge settles, the payment is authorised only, and `/confirm` captures it.
+#[tokio::test]
+async fn manual_capture_holds_for_every_token() {
+    let pgm = TestServer::start(&[]).await;
+    for (id, token) in [
+        ("t-man-ok", "tok_ok"),
+        ("t-man-3ds", "tok_3ds"),
+        ("t-man-pending", "tok_pending"),
+    ] {
+        let body = json!({"amount": "10.00", "shopTransactionID": id, "creditCardToken": token,
+                          "providerData": {"captureMethod": "manual"}});
+        let pay = pgm.post("/sandbox/credit-cards/pay", &body).await.json();
+        if let Some(page) = pay["redirectToUrl"].as_str() {
+            assert_eq!(pgm.decide_3ds(page, "approve").await.status, 200);
+        }
+        let checked = pgm
+            .get(&format!("/sandbox/check?shopTransactionId={id}"))
+            .await
+            .json();
+        assert_eq!(checked["state"], "AUTHORIZED", "{token}: {checked}");
+        assert_eq!(checked["capturedAmount"], "0.00", "{token}: {checked}");
+        let books = pgm.sandbox_charges(id).await;
+        assert_eq!(books[0]["status"], "AUTHORIZED", "{token}");
+        let confirm = pgm
+            .post(
+                "/sandbox/credit-cards/confirm",
+                &json!({"shopTransactionID": id, "amount": "10.00"}),
+            )
+            .await;
+        assert_eq!(confirm.status, 200, "{token}: {}", confirm.text);
+        let captured = pgm.status_of(id).await;
+        assert_eq!(captured["state"], "CAPTURED", "{token}: {captured}");
+        assert_eq!(captured["capturedAmount"], "10.00", "{token}");
+    }
+}
+
 #[tokio::test]
 async fn pre_authorisation_then_confirm_captures_at_most_the_authorised_amount() {
     let receiver = Receiver::start().await;

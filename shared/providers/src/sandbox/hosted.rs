@@ -232,10 +232,10 @@ async fn decide(
         Ok(None) => return not_found(),
         Err(e) => return ledger_failed(e),
     };
-    let to = match (approve, core.config.pre_authorization) {
-        (false, _) => ChargeStatus::Declined,
-        (true, true) => ChargeStatus::Authorized,
-        (true, false) => ChargeStatus::Captured,
+    let to = if approve {
+        super::approval(&core.config, charge.capture_manually)
+    } else {
+        ChargeStatus::Declined
     };
     let captured = if to == ChargeStatus::Captured {
         charge.amount_minor
