@@ -6,6 +6,7 @@ mod extract;
 mod handlers;
 mod openapi;
 mod reply;
+mod strict_json;
 
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
