@@ -120,3 +120,63 @@ async fn a_refund_or_confirm_on_another_providers_route_is_refused() {
     let status = pgm.status_of("si-other").await;
     assert_eq!(status["refundedAmount"], "0.00");
 }
+
+/// Every problem `code` the service can answer is in README.md's table: codes are found in
+/// the source as the literal after a status (`problem(405, "METHOD_NOT_ALLOWED", …)`,
+/// `(503, "CONTENTION", …)`, `problem(StatusCode::FORBIDDEN, "INVALID_PAGE_TOKEN", …)`).
+#[test]
+fn every_problem_code_is_documented() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut sources = Vec::new();
+    for dir in [
+        "shared/api/src",
+        "shared/app/src",
+        "shared/providers/src/sandbox",
+        "shared/providers/src/sandbox/hosted",
+    ] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                sources.push(std::fs::read_to_string(path).unwrap());
+            }
+        }
+    }
+    let mut codes = std::collections::BTreeSet::new();
+    for source in &sources {
+        for (i, _) in source.match_indices('"') {
+            let Some(code) = source[i + 1..].split('"').next() else {
+                continue;
+            };
+            let is_code =
+                code.len() > 3 && code.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+            let before = source[..i].trim_end();
+            let Some(before) = before.strip_suffix(',') else {
+                continue;
+            };
+            let status = before
+                .trim_end()
+                .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .next()
+                .unwrap_or_default();
+            let after_status = (status.len() == 3 && status.chars().all(|c| c.is_ascii_digit()))
+                || status.starts_with("StatusCode::");
+            if is_code && after_status {
+                codes.insert(code.to_owned());
+            }
+        }
+    }
+    for known in [
+        "METHOD_NOT_ALLOWED",
+        "INVALID_PATH",
+        "CONTENTION",
+        "INVALID_PAGE_TOKEN",
+    ] {
+        assert!(codes.contains(known), "the scan misses {known}: {codes:?}");
+    }
+    let missing: Vec<_> = codes
+        .iter()
+        .filter(|code| !readme.contains(&format!("`{code}`")))
+        .collect();
+    assert!(missing.is_empty(), "codes not in README.md: {missing:?}");
+}

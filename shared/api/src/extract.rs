@@ -30,6 +30,24 @@ fn too_large() -> ProblemResponse {
     )
 }
 
+/// Over the limit, or not all there: the server's body deadline ran out, or the client left.
+fn body_error(e: axum::Error) -> ProblemResponse {
+    let inner = e.into_inner();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
+    while let Some(error) = cause {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return too_large();
+        }
+        cause = error.source();
+    }
+    problem(
+        408,
+        "REQUEST_TIMEOUT",
+        "Request body incomplete",
+        "the body did not arrive in full in time",
+    )
+}
+
 /// `application/json`, or a `+json` structured syntax (`application/merge-patch+json`), with
 /// parameters (`; charset=utf-8`) allowed. A missing type is not JSON: a form or a text body
 /// must never be taken for a payment.
@@ -73,7 +91,7 @@ impl<S: Send + Sync, T> FromRequest<S> for JsonBody<T> {
         }
         let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
             .await
-            .map_err(|_| too_large())?;
+            .map_err(body_error)?;
         let json =
             strict_json::from_slice(&bytes).map_err(|e| match strict_json::duplicate_key(&e) {
                 Some(key) => {

@@ -6,6 +6,7 @@ mod problem;
 mod token;
 
 use super::{CallbackBody, Charge, ChargeStatus, SandboxCore};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -110,10 +111,20 @@ fn already_decided(charge: &Charge) -> Response {
     .into_response()
 }
 
+/// The charge id of the path; one that cannot be decoded is a problem, not axum's plain text.
+fn charge_id(path: Result<Path<String>, PathRejection>) -> Result<String, Response> {
+    path.map(|Path(id)| id)
+        .map_err(|_| invalid("chargeId", "the charge id could not be decoded"))
+}
+
 async fn show_page(
     State(core): State<Arc<SandboxCore>>,
-    Path(charge_id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Response {
+    let charge_id = match charge_id(path) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
     let charge = match core.ledger.charge(&charge_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return not_found(),
@@ -194,9 +205,13 @@ async fn read_form(request: Request) -> Result<Decision, Response> {
 
 async fn decide(
     State(core): State<Arc<SandboxCore>>,
-    Path(charge_id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
+    let charge_id = match charge_id(path) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
     let form = match read_form(request).await {
         Ok(form) => form,
         Err(response) => return response,
