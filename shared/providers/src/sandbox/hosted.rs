@@ -111,19 +111,17 @@ fn already_decided(charge: &Charge) -> Response {
     .into_response()
 }
 
-/// The charge id of the path; one that cannot be decoded is a problem, not axum's plain text.
-fn charge_id(path: Result<Path<String>, PathRejection>) -> Result<String, Response> {
-    path.map(|Path(id)| id)
-        .map_err(|_| invalid("chargeId", "the charge id could not be decoded"))
+/// An undecodable charge id in the path: a problem, not axum's plain-text rejection.
+fn bad_charge_id() -> Response {
+    invalid("chargeId", "the charge id could not be decoded")
 }
 
 async fn show_page(
     State(core): State<Arc<SandboxCore>>,
     path: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let charge_id = match charge_id(path) {
-        Ok(id) => id,
-        Err(response) => return response,
+    let Ok(Path(charge_id)) = path else {
+        return bad_charge_id();
     };
     let charge = match core.ledger.charge(&charge_id).await {
         Ok(Some(c)) => c,
@@ -169,9 +167,36 @@ struct Decision {
     page_token: Option<String>,
 }
 
+/// Why the posted form could not be read.
+enum FormError {
+    NotAForm,
+    TooLarge,
+    Undecodable,
+}
+
+impl FormError {
+    fn response(self) -> Response {
+        match self {
+            FormError::NotAForm => problem(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Unsupported media type",
+                "the page posts application/x-www-form-urlencoded",
+            ),
+            FormError::TooLarge => problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "Payload too large",
+                "the form must be at most 4096 bytes",
+            ),
+            FormError::Undecodable => invalid("decision", "the form could not be decoded"),
+        }
+    }
+}
+
 /// The form the page posts (`application/x-www-form-urlencoded`), read by hand so that every
 /// refusal is a problem+json rather than axum's plain-text rejection.
-async fn read_form(request: Request) -> Result<Decision, Response> {
+async fn read_form(request: Request) -> Result<Decision, FormError> {
     let form_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -182,25 +207,12 @@ async fn read_form(request: Request) -> Result<Decision, Response> {
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
     if !form_type {
-        return Err(problem(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "Unsupported media type",
-            "the page posts application/x-www-form-urlencoded",
-        ));
+        return Err(FormError::NotAForm);
     }
     let bytes = axum::body::to_bytes(request.into_body(), 4096)
         .await
-        .map_err(|_| {
-            problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                "Payload too large",
-                "the form must be at most 4096 bytes",
-            )
-        })?;
-    serde_urlencoded::from_bytes(&bytes)
-        .map_err(|_| invalid("decision", "the form could not be decoded"))
+        .map_err(|_| FormError::TooLarge)?;
+    serde_urlencoded::from_bytes(&bytes).map_err(|_| FormError::Undecodable)
 }
 
 async fn decide(
@@ -208,13 +220,12 @@ async fn decide(
     path: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
-    let charge_id = match charge_id(path) {
-        Ok(id) => id,
-        Err(response) => return response,
+    let Ok(Path(charge_id)) = path else {
+        return bad_charge_id();
     };
     let form = match read_form(request).await {
         Ok(form) => form,
-        Err(response) => return response,
+        Err(e) => return e.response(),
     };
     let secret = core.config.webhook_secret.expose();
     if let Err(e) = token::verify(
