@@ -4,6 +4,7 @@
 //! networks fail: see [`Fault`].
 
 pub mod axerve;
+pub mod braintree;
 pub mod lambda_events;
 pub mod moto;
 pub mod sandbox_page;

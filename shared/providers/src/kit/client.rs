@@ -22,6 +22,8 @@ pub enum Auth {
     Bearer(Secret),
     /// `Authorization: <scheme> <secret>`, as Axerve's `apikey <key>`.
     Scheme(&'static str, Secret),
+    /// HTTP Basic `user:password`, as Braintree's `public_key:private_key`.
+    Basic(String, Secret),
     /// Headers computed from the request itself (HTTP signatures).
     Signed(Arc<dyn Signer>),
     /// No credential (a provider that authenticates in the body, or a token flow of its own).
@@ -90,6 +92,7 @@ impl<D: Dialect> ProviderClient<D> {
             query: Vec::new(),
             headers: Vec::new(),
             body: None,
+            accept: "application/json",
             extra_wait: Duration::ZERO,
         }
     }
@@ -111,6 +114,7 @@ pub struct Request<'c, D> {
     query: Vec<(String, String)>,
     headers: Vec<(HeaderName, String)>,
     body: Option<(&'static str, Vec<u8>)>,
+    accept: &'static str,
     extra_wait: Duration,
 }
 
@@ -154,6 +158,18 @@ impl<D: Dialect> Request<'_, D> {
         self
     }
 
+    /// A body already encoded (Braintree's XML), sent as `content_type`.
+    pub fn raw(mut self, content_type: &'static str, bytes: Vec<u8>) -> Self {
+        self.body = Some((content_type, bytes));
+        self
+    }
+
+    /// The `Accept` header, for a provider that does not answer JSON (the default).
+    pub fn accept(mut self, media_type: &'static str) -> Self {
+        self.accept = media_type;
+        self
+    }
+
     /// Lets this request take `extra` longer than the provider's timeout (a long poll).
     pub fn wait_longer(mut self, extra: Duration) -> Self {
         self.extra_wait = extra;
@@ -185,12 +201,13 @@ impl<D: Dialect> Request<'_, D> {
             .http
             .request(self.method.clone(), url.clone())
             .timeout(client.settings.timeout + self.extra_wait)
-            .header(ACCEPT, "application/json");
+            .header(ACCEPT, self.accept);
         request = match &client.auth {
             Auth::Bearer(secret) => request.bearer_auth(secret.expose()),
             Auth::Scheme(scheme, secret) => {
                 request.header(AUTHORIZATION, format!("{scheme} {}", secret.expose()))
             }
+            Auth::Basic(user, secret) => request.basic_auth(user, Some(secret.expose())),
             Auth::Signed(signer) => {
                 let mut request = request;
                 for (name, value) in signer.sign(&self.method, &url, body)? {
