@@ -260,8 +260,11 @@ pub fn parse(xml: &[u8]) -> Option<Node> {
                 }
             }
             Event::Text(t) => {
-                // Entity references come as their own events: this text has none.
-                stack.last_mut()?.text.push_str(&t.xml10_content());
+                // Entity references come as their own events: this text has none. Whitespace
+                // around the root (after the declaration) belongs to nothing.
+                if let Some(open) = stack.last_mut() {
+                    open.text.push_str(&t.xml10_content());
+                }
             }
             Event::GeneralRef(r) => {
                 let name = r.xml10_content();
