@@ -1,11 +1,12 @@
-//! `pgm-ops inspect <shopTransactionID> | redrive | reconcile`: see `pgm_runtime::ops`. Three
-//! commands with at most one argument need no argument-parsing crate.
+//! `pgm-ops inspect <shopTransactionID> | redrive | reconcile | braintree-client-token
+//! [customerId]`: see `pgm_runtime::ops`. Four commands with at most one argument need no
+//! argument-parsing crate.
 //!
 //! Prints the result as JSON on stdout; exits 2 on a usage or configuration error, 1 when the
 //! command fails.
 
 use pgm_core::Env;
-use pgm_runtime::ops::{execute, Command, OpsError};
+use pgm_runtime::ops::{braintree_client_token, execute, needs_pgm, Command, OpsError};
 use pgm_runtime::{init_tracing, LogFormat, Pgm, Profile};
 
 fn fail(code: i32, message: impl std::fmt::Display) -> ! {
@@ -23,10 +24,19 @@ async fn main() {
         env.set("LOG_LEVEL", "warn");
     }
     init_tracing(&env, LogFormat::Terminal).unwrap_or_else(|e| fail(2, e));
-    let pgm = Pgm::build(&env, Profile::Local)
-        .await
-        .unwrap_or_else(|e| fail(2, e));
-    match execute(&pgm, &command).await {
+    let result = match &command {
+        // Only Braintree's settings are needed: no store is opened.
+        Command::BraintreeClientToken(customer) if !needs_pgm(&command) => {
+            braintree_client_token(&env, customer.as_deref()).await
+        }
+        _ => {
+            let pgm = Pgm::build(&env, Profile::Local)
+                .await
+                .unwrap_or_else(|e| fail(2, e));
+            execute(&pgm, &command).await
+        }
+    };
+    match result {
         Ok(result) => println!(
             "{}",
             serde_json::to_string_pretty(&result).unwrap_or_default()

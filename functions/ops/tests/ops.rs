@@ -113,3 +113,57 @@ fn usage_and_failures_exit_non_zero_with_a_message() {
     assert_eq!(bad_config.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_config.stderr).contains("PGM_TABLE_NAME"));
 }
+
+/// `braintree-client-token` asks Braintree (its mock) with the `BRAINTREE_*` settings alone:
+/// no store, no other variable.
+#[tokio::test]
+async fn braintree_client_token_from_the_environment_alone() {
+    use pgm_mocks::braintree::{BraintreeMock, MERCHANT_ID, PRIVATE_KEY, PUBLIC_KEY};
+    let mock = BraintreeMock::start().await;
+    mock.add_customer("cust-ops");
+    let run = |args: Vec<&'static str>, private_key: &'static str| {
+        let url = mock.url().to_owned();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_pgm-ops"))
+                .env_clear()
+                .env("BRAINTREE_BASE_URL", url)
+                .env("BRAINTREE_MERCHANT_ID", MERCHANT_ID)
+                .env("BRAINTREE_PUBLIC_KEY", PUBLIC_KEY)
+                .env("BRAINTREE_PRIVATE_KEY", private_key)
+                .args(args)
+                .output()
+                .expect("pgm-ops runs")
+        })
+    };
+    let token = json_of(
+        &run(vec!["braintree-client-token"], PRIVATE_KEY)
+            .await
+            .unwrap(),
+    );
+    assert!(
+        token["clientToken"].as_str().is_some_and(|t| !t.is_empty()),
+        "{token}"
+    );
+    let for_customer = run(vec!["braintree-client-token", "cust-ops"], PRIVATE_KEY)
+        .await
+        .unwrap();
+    json_of(&for_customer);
+    assert_eq!(mock.client_tokens_issued(), 2);
+
+    let refused = run(vec!["braintree-client-token"], "wrong-key")
+        .await
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("BRAINTREE_PRIVATE_KEY") && !stderr.contains("wrong-key"),
+        "{stderr}"
+    );
+    let unset = std::process::Command::new(env!("CARGO_BIN_EXE_pgm-ops"))
+        .env_clear()
+        .arg("braintree-client-token")
+        .output()
+        .expect("pgm-ops runs");
+    assert_eq!(unset.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unset.stderr).contains("BRAINTREE_MERCHANT_ID"));
+}

@@ -5,6 +5,9 @@
 //! - `redrive`: give up-on notifications another full retry schedule: parked outbox entries
 //!   (local queue) or the dead-letter queue's messages (SQS).
 //! - `reconcile`: one reconciliation pass, as the reconciler runs it.
+//! - `braintree-client-token [customerId]`: a Braintree client token for the merchant's front
+//!   end (Drop-in / the PayPal button make the payment method nonce `pay` takes with it); only
+//!   the `BRAINTREE_*` settings are read, no store is opened.
 
 use crate::{config, Pgm, QueueKind};
 use pgm_core::clock::now_ms;
@@ -12,6 +15,7 @@ use pgm_core::ConfigError;
 use serde_json::{json, Value};
 
 pub const USAGE: &str = "usage: pgm-ops inspect <shopTransactionID> | redrive | reconcile
+       pgm-ops braintree-client-token [customerId]
   The backend is chosen by the same variables as pgm-local and the Lambdas
   (PGM_STORE, PGM_DATA_DIR, PGM_TABLE_NAME, PGM_QUEUE, PGM_QUEUE_URL, PGM_DLQ_URL, AWS_*).";
 
@@ -20,6 +24,7 @@ pub enum Command {
     Inspect(String),
     Redrive,
     Reconcile,
+    BraintreeClientToken(Option<String>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +41,10 @@ pub enum OpsError {
     Queue(#[from] pgm_notify::QueueError),
     #[error(transparent)]
     Pass(#[from] crate::reconciler::PassError),
+    #[error(transparent)]
+    Outbound(#[from] pgm_http::OutboundError),
+    #[error("{0}")]
+    Provider(#[from] pgm_providers::ProviderError),
 }
 
 impl Command {
@@ -49,6 +58,13 @@ impl Command {
             )),
             ["redrive"] => Ok(Command::Redrive),
             ["reconcile"] => Ok(Command::Reconcile),
+            ["braintree-client-token"] => Ok(Command::BraintreeClientToken(None)),
+            ["braintree-client-token", customer] if !customer.trim().is_empty() => {
+                Ok(Command::BraintreeClientToken(Some(customer.to_string())))
+            }
+            ["braintree-client-token", ..] => Err(OpsError::Usage(
+                "braintree-client-token takes at most one customerId".into(),
+            )),
             [] => Err(OpsError::Usage("a command is required".into())),
             [other, ..] => Err(OpsError::Usage(format!("unknown command `{other}`"))),
         }
@@ -64,9 +80,33 @@ const REDRIVE_PAGES: usize = 100;
 #[cfg(feature = "aws")]
 const REDRIVE_MAX_MESSAGES: usize = 10_000;
 
+/// Whether `command` needs the whole PGM (a store, a queue) or only provider settings.
+pub fn needs_pgm(command: &Command) -> bool {
+    !matches!(command, Command::BraintreeClientToken(_))
+}
+
+/// A client token from Braintree, as `{"clientToken": "…"}`: from the environment alone, so
+/// that it works wherever the `BRAINTREE_*` variables are set.
+pub async fn braintree_client_token(
+    env: &pgm_core::Env,
+    customer_id: Option<&str>,
+) -> Result<Value, OpsError> {
+    let http = pgm_http::Outbound::from_env(env)?
+        .client()
+        .map_err(|e| OpsError::Usage(format!("cannot build the HTTP client: {e}")))?;
+    let config = pgm_providers::braintree::BraintreeConfig::from_env(env)?;
+    let braintree = pgm_providers::braintree::Braintree::new(config, http);
+    let token = braintree.client_token(customer_id).await?;
+    Ok(json!({ "clientToken": token }))
+}
+
 /// Runs `command` and returns its result as JSON.
 pub async fn execute(pgm: &Pgm, command: &Command) -> Result<Value, OpsError> {
     match command {
+        // Reads only provider settings: see [`needs_pgm`] and [`braintree_client_token`].
+        Command::BraintreeClientToken(_) => Err(OpsError::Usage(
+            "braintree-client-token runs from the environment, without a PGM".into(),
+        )),
         Command::Inspect(id) => inspect(pgm, id).await,
         Command::Redrive => redrive(pgm).await,
         Command::Reconcile => {
