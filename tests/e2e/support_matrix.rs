@@ -12,6 +12,7 @@
 use pgm_core::Env;
 use pgm_e2e::TestServer;
 use pgm_mocks::axerve::AxerveMock;
+use pgm_mocks::braintree::BraintreeMock;
 use pgm_mocks::satispay::{SatispayMock, TEST_KEY_ID, TEST_PRIVATE_KEY_PEM};
 use pgm_mocks::scalapay::{ScalapayMock, SANDBOX_API_KEY};
 use pgm_mocks::stripe::{StripeMock, TEST_SECRET_KEY};
@@ -34,6 +35,7 @@ struct BaseUrls {
     satispay: String,
     gestpay: String,
     scalapay: String,
+    braintree: String,
 }
 
 impl BaseUrls {
@@ -43,7 +45,8 @@ impl BaseUrls {
             stripe: nowhere.clone(),
             satispay: nowhere.clone(),
             gestpay: nowhere.clone(),
-            scalapay: nowhere,
+            scalapay: nowhere.clone(),
+            braintree: nowhere,
         }
     }
 }
@@ -67,6 +70,19 @@ fn provider_settings(urls: &BaseUrls) -> Vec<(&'static str, String)> {
         (
             "SCALAPAY_FAILURE_REDIRECT_URL",
             "https://shop.example/ko".into(),
+        ),
+        ("BRAINTREE_BASE_URL", urls.braintree.clone()),
+        (
+            "BRAINTREE_MERCHANT_ID",
+            pgm_mocks::braintree::MERCHANT_ID.into(),
+        ),
+        (
+            "BRAINTREE_PUBLIC_KEY",
+            pgm_mocks::braintree::PUBLIC_KEY.into(),
+        ),
+        (
+            "BRAINTREE_PRIVATE_KEY",
+            pgm_mocks::braintree::PRIVATE_KEY.into(),
         ),
         ("STRIPE_BASE_URL", urls.stripe.clone()),
         ("STRIPE_PRIVATE_KEY", TEST_SECRET_KEY.into()),
@@ -161,6 +177,7 @@ struct World {
     _scalapay: ScalapayMock,
     _satispay: MockServer,
     _gestpay: MockServer,
+    _braintree: BraintreeMock,
     pgm: TestServer,
     registry: Registry,
     _dir: tempfile::TempDir,
@@ -171,11 +188,13 @@ async fn world() -> World {
     let scalapay = ScalapayMock::start().await;
     let satispay = MockServer::start(SatispayMock::with_test_key().router()).await;
     let gestpay = MockServer::start(AxerveMock::new(GESTPAY_SHOP, GESTPAY_KEY).router()).await;
+    let braintree = BraintreeMock::start().await;
     let urls = BaseUrls {
         stripe: stripe.url().to_owned(),
         satispay: format!("{}{}", satispay.url, pgm_mocks::satispay::API_PREFIX),
         gestpay: format!("{}{}", gestpay.url, pgm_mocks::axerve::API_PREFIX),
         scalapay: scalapay.url().to_owned(),
+        braintree: braintree.url().to_owned(),
     };
     let settings = provider_settings(&urls);
     let dir = tempfile::tempdir().unwrap();
@@ -190,6 +209,7 @@ async fn world() -> World {
         _scalapay: scalapay,
         _satispay: satispay,
         _gestpay: gestpay,
+        _braintree: braintree,
         pgm,
         registry,
         _dir: dir,
@@ -206,6 +226,7 @@ fn pay_body(id: &str) -> Value {
         "buyerEmail": "ada@example.com",
         "successRedirect": "https://shop.example/ok",
         "failureRedirect": "https://shop.example/ko",
+        "brainTreeDataRequest": {"nonce": pgm_mocks::braintree::PAYPAL_NONCE},
         "providerData": {
             "consumer": {"givenNames": "Ada", "surname": "Lovelace", "phoneNumber": "+393331234567"},
             "shipping": {"name": "Ada Lovelace", "countryCode": "IT", "postcode": "20100",
