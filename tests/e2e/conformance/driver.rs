@@ -84,11 +84,15 @@ impl Delivery {
     }
 
     pub async fn send(&self, pgm: &TestServer) -> Answer {
+        // JSON unless the delivery says otherwise (Braintree posts forms).
+        let typed = self.headers.iter().any(|(n, _)| *n == "content-type");
         let mut request = if self.post {
-            pgm.client
-                .post(&self.url)
-                .header("content-type", "application/json")
-                .body(self.body.clone())
+            let post = pgm.client.post(&self.url).body(self.body.clone());
+            if typed {
+                post
+            } else {
+                post.header("content-type", "application/json")
+            }
         } else {
             pgm.client.get(&self.url)
         };
@@ -107,8 +111,18 @@ pub trait Driver: Send + Sync {
     fn method(&self) -> &'static str;
     /// PGM settings pointing the provider at its mock (short timeouts).
     fn settings(&self) -> Vec<(&'static str, String)>;
-    /// A valid pay body that sends the buyer to the provider to decide.
+    /// A valid pay body that sends the buyer to the provider to decide (or, where the buyer
+    /// decided before pay, one the provider approves).
     fn pay_body(&self, shop_id: &str, amount: &str) -> Value;
+    /// `Some(why)` when the buyer decides before `pay`, in the merchant's front end (Braintree's
+    /// nonce): pay answers `OK` or `KO` at once, with no redirect and nothing pending.
+    fn decided_before_pay(&self) -> Option<&'static str> {
+        None
+    }
+    /// A pay body the provider declines at once (only with [`Driver::decided_before_pay`]).
+    fn declined_body(&self, shop_id: &str, amount: &str) -> Value {
+        self.pay_body(shop_id, amount)
+    }
     /// Where the pay's redirect must send the buyer (a prefix of `redirectToUrl`).
     fn redirect_prefix(&self, pgm: &TestServer, payment_id: &str) -> String;
     /// The buyer approves (or declines) at the provider. The provider may call the PGM back
@@ -185,11 +199,34 @@ impl Suite {
         self.pgm.post(&self.path("pay"), body).await
     }
 
-    /// Pays; asserts the redirect to the provider; returns the payment.
+    /// Whether the provider decides at pay (no redirect, never pending).
+    pub fn direct(&self) -> bool {
+        self.driver.decided_before_pay().is_some()
+    }
+
+    /// The pay's `result` when the provider accepted it: the redirect, or `OK` at once.
+    pub fn accepted_result(&self) -> &'static str {
+        if self.direct() {
+            "OK"
+        } else {
+            "REDIRECT_TO_URL"
+        }
+    }
+
+    /// Pays; asserts the redirect to the provider (or, for a provider that decides at pay,
+    /// the approval); returns the payment.
     pub async fn pay(&self, shop_id: &str, amount: &str) -> Payment {
         let answer = self.pay_with(&self.driver.pay_body(shop_id, amount)).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
         let pay = answer.json();
+        if self.direct() {
+            assert_eq!(pay["result"], "OK", "{pay}");
+            assert!(pay["redirectToUrl"].is_null(), "{pay}");
+            return Payment {
+                shop_id: shop_id.to_owned(),
+                payment_id: pay["paymentID"].as_str().expect("paymentID").to_owned(),
+            };
+        }
         assert_eq!(pay["result"], "REDIRECT_TO_URL", "{pay}");
         let payment_id = pay["paymentID"].as_str().expect("paymentID").to_owned();
         let url = pay["redirectToUrl"].as_str().expect("redirectToUrl");

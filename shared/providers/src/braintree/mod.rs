@@ -322,7 +322,20 @@ impl Braintree {
             .ok_or_else(unreadable::<BraintreeDialect>)
     }
 
-    fn sale_body(&self, cmd: &PayCommand, sale: &SaleRequest) -> Xml {
+    /// `providerData.submitForSettlement` (**ext**) overrides `BRAINTREE_SUBMIT_FOR_SETTLEMENT`
+    /// for one pay: `false` authorises it for a later `/confirm`.
+    fn submit_for_settlement(&self, cmd: &PayCommand) -> Result<bool, ProviderError> {
+        match cmd.provider_data.get("submitForSettlement") {
+            None | Some(Value::Null) => Ok(self.submit_for_settlement),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(invalid(
+                "providerData.submitForSettlement",
+                "must be true (capture now) or false (authorise; /confirm captures)",
+            )),
+        }
+    }
+
+    fn sale_body(&self, cmd: &PayCommand, sale: &SaleRequest, submit: bool) -> Xml {
         Xml::default()
             .open("transaction")
             .text("type", "sale")
@@ -333,7 +346,7 @@ impl Braintree {
             .opt("customer-id", sale.customer_id.as_deref())
             .opt("device-data", sale.device_data.as_deref())
             .open("options")
-            .boolean("submit-for-settlement", self.submit_for_settlement)
+            .boolean("submit-for-settlement", submit)
             .boolean("store-in-vault-on-success", sale.store_in_vault)
             .close("options")
             .close("transaction")
@@ -378,6 +391,7 @@ impl Provider for Braintree {
 
     async fn pay(&self, cmd: &PayCommand) -> Result<PayOutcome, ProviderError> {
         let sale = sale_request(cmd.braintree.as_ref())?;
+        let submit = self.submit_for_settlement(cmd)?;
         if cmd.amount.currency() != self.currency {
             return Err(invalid(
                 "currency",
@@ -391,7 +405,7 @@ impl Provider for Braintree {
             .call(
                 Method::POST,
                 "/transactions",
-                Some(self.sale_body(cmd, &sale)),
+                Some(self.sale_body(cmd, &sale, submit)),
             )
             .await?
         {
