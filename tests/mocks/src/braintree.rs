@@ -330,7 +330,7 @@ fn transaction_xml(t: &Transaction) -> String {
     format!(
         "<transaction><id>{id}</id><status>{status}</status><type>{kind}</type>\
          <currency-iso-code>{CURRENCY}</currency-iso-code><amount>{amount}</amount>\
-         <merchant-account-id>{ma}</merchant-account-id>{order}{customer}\
+         <merchant-account-id>{ma}</merchant-account-id>{order}<customer>{customer}</customer>\
          <refund-ids type=\"array\">{refunds}</refund-ids>{refunded}\
          <processor-response-code>{code}</processor-response-code>\
          <processor-response-text>{text}</processor-response-text>\
@@ -341,7 +341,7 @@ fn transaction_xml(t: &Transaction) -> String {
         amount = decimal(t.amount_minor),
         ma = escape(&t.merchant_account_id),
         order = opt("order-id", &t.order_id),
-        customer = format!("<customer>{}</customer>", opt("id", &t.customer_id)),
+        customer = opt("id", &t.customer_id),
         refunded = opt("refunded-transaction-id", &t.refunded_transaction_id),
         code = t.processor_response_code,
         text = t.processor_response_text,
@@ -401,33 +401,33 @@ fn invalid_amount(text: Option<&str>) -> Option<Response> {
 // ---- the gateway's routes ----
 
 /// Basic auth, the merchant in the path, the API version and (for bodies) the XML type.
-fn gate(merchant_id: &str, headers: &HeaderMap, has_body: bool) -> Result<(), Response> {
+fn gate(merchant_id: &str, headers: &HeaderMap, has_body: bool) -> Result<(), Box<Response>> {
     let expected = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{PUBLIC_KEY}:{PRIVATE_KEY}"))
     );
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if header("authorization") != Some(expected.as_str()) {
-        return Err(StatusCode::UNAUTHORIZED.into_response());
+        return Err(Box::new(StatusCode::UNAUTHORIZED.into_response()));
     }
     // Keys belong to one merchant: another merchant's path is not theirs to use.
     if merchant_id != MERCHANT_ID {
-        return Err(StatusCode::FORBIDDEN.into_response());
+        return Err(Box::new(StatusCode::FORBIDDEN.into_response()));
     }
     if header("x-apiversion")
         .and_then(|v| v.parse::<u32>().ok())
         .is_none_or(|v| v < 4)
     {
-        return Err(StatusCode::UPGRADE_REQUIRED.into_response());
+        return Err(Box::new(StatusCode::UPGRADE_REQUIRED.into_response()));
     }
     if has_body && !header("content-type").is_some_and(|c| c.starts_with("application/xml")) {
-        return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response());
+        return Err(Box::new(StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response()));
     }
     Ok(())
 }
 
 /// The body's root element, which must be `root`; an empty body reads as an empty `root`.
-fn body_root(body: &[u8], root: &str) -> Result<Node, Response> {
+fn body_root(body: &[u8], root: &str) -> Result<Node, Box<Response>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Node {
             name: root.to_owned(),
@@ -436,7 +436,9 @@ fn body_root(body: &[u8], root: &str) -> Result<Node, Response> {
     }
     match parse(body) {
         Some(node) if node.name == root => Ok(node),
-        _ => Err((StatusCode::BAD_REQUEST, "malformed XML").into_response()),
+        _ => Err(Box::new(
+            (StatusCode::BAD_REQUEST, "malformed XML").into_response(),
+        )),
     }
 }
 
@@ -451,11 +453,11 @@ async fn sale(
     body: Bytes,
 ) -> Response {
     if let Err(r) = gate(&merchant_id, &headers, true) {
-        return r;
+        return *r;
     }
     let tx = match body_root(&body, "transaction") {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match tx.text_of("type").as_deref() {
         Some("sale") => {}
@@ -620,7 +622,7 @@ async fn find(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = gate(&merchant_id, &headers, false) {
-        return r;
+        return *r;
     }
     match with(&books, |b| b.transactions.get(&id).cloned()) {
         Some(t) => xml_response(StatusCode::OK, transaction_xml(&t)),
@@ -635,11 +637,11 @@ async fn settle_submit(
     body: Bytes,
 ) -> Response {
     if let Err(r) = gate(&merchant_id, &headers, !body.is_empty()) {
-        return r;
+        return *r;
     }
     let tx = match body_root(&body, "transaction") {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let amount = tx.text_of("amount").filter(|a| !a.is_empty());
     if amount.is_some() {
@@ -684,7 +686,7 @@ async fn void(
     body: Bytes,
 ) -> Response {
     if let Err(r) = gate(&merchant_id, &headers, !body.is_empty()) {
-        return r;
+        return *r;
     }
     with(&books, |books| {
         let Some(t) = books.transactions.get_mut(&id) else {
@@ -716,11 +718,11 @@ async fn refund(
     body: Bytes,
 ) -> Response {
     if let Err(r) = gate(&merchant_id, &headers, !body.is_empty()) {
-        return r;
+        return *r;
     }
     let tx = match body_root(&body, "transaction") {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let amount = tx.text_of("amount").filter(|a| !a.is_empty());
     if amount.is_some() {
@@ -802,11 +804,11 @@ async fn search_ids(
     body: Bytes,
 ) -> Response {
     if let Err(r) = gate(&merchant_id, &headers, true) {
-        return r;
+        return *r;
     }
     let search = match body_root(&body, "search") {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let wanted = search.child("order_id").and_then(|o| o.text_of("is"));
     let ids: String = with(&books, |books| {
@@ -834,22 +836,22 @@ async fn client_token(
     body: Bytes,
 ) -> Response {
     if let Err(r) = gate(&merchant_id, &headers, true) {
-        return r;
+        return *r;
     }
     let request = match body_root(&body, "client_token") {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let customer = request.text_of("customer_id").filter(|c| !c.is_empty());
     let n = with(&books, |books| {
         if let Some(c) = &customer {
             if !books.customers.contains_key(c) {
-                return Err(validation(
+                return Err(Box::new(validation(
                     "client_token",
                     "92804",
                     "customer_id",
                     "Customer specified by customer_id does not exist",
-                ));
+                )));
             }
         }
         books.client_tokens += 1;
@@ -857,7 +859,7 @@ async fn client_token(
     });
     let n = match n {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let config = serde_json::json!({
         "version": 2,
