@@ -268,6 +268,11 @@ fn invalid(code: &str, message: &str, param: &str) -> Response {
     )
 }
 
+/// [`invalid`], boxed: a `Response` is too large to be the error of a `Result` passed around.
+fn bad(code: &str, message: &str, param: &str) -> Box<Response> {
+    Box::new(invalid(code, message, param))
+}
+
 fn not_found(what: &str) -> Response {
     error(
         StatusCode::NOT_FOUND,
@@ -409,13 +414,13 @@ async fn dispatch(
         );
     }
     let segments: Vec<&str> = route.trim_start_matches('/').split('/').collect();
-    let json_body = || -> Result<Map<String, Value>, Response> {
+    let json_body = || -> Result<Map<String, Value>, Box<Response>> {
         let is_json = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|c| c.starts_with("application/json"));
         if !is_json {
-            return Err(invalid(
+            return Err(bad(
                 "contentTypeInvalid",
                 "Content-Type must be application/json",
                 "Content-Type",
@@ -423,18 +428,14 @@ async fn dispatch(
         }
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(map)) => Ok(map),
-            _ => Err(invalid(
-                "bodyInvalid",
-                "The body must be a JSON object",
-                "body",
-            )),
+            _ => Err(bad("bodyInvalid", "The body must be a JSON object", "body")),
         }
     };
     let mut books = books.lock().expect("books");
     match (method.as_str(), segments.as_slice()) {
         ("POST", ["payments"]) => match json_body() {
             Ok(b) => create_payment(&mut books, b),
-            Err(e) => e,
+            Err(e) => *e,
         },
         ("GET", ["payments"]) => list_payments(&books, uri.query().unwrap_or("")),
         ("GET", ["payments", id]) => match books.payments.iter().find(|p| p.id == *id) {
@@ -443,16 +444,16 @@ async fn dispatch(
         },
         ("POST", ["payments", id, "capture"]) => match json_body() {
             Ok(b) => capture(&mut books, id, b),
-            Err(e) => e,
+            Err(e) => *e,
         },
         ("POST", ["payments", id, "cancel"]) => match json_body() {
             Ok(b) if b.is_empty() => cancel(&mut books, id),
             Ok(_) => invalid("parameterUnknown", "cancel takes no parameters", "body"),
-            Err(e) => e,
+            Err(e) => *e,
         },
         ("POST", ["refunds"]) => match json_body() {
             Ok(b) => refund(&mut books, b),
-            Err(e) => e,
+            Err(e) => *e,
         },
         _ => not_found("route"),
     }
@@ -471,16 +472,20 @@ fn is_date(v: &str) -> bool {
 }
 
 /// An integer of minor units: a JSON number without a fraction (`5.00` and `"500"` are not).
-fn minor_units(v: Option<&Value>, param: &str, required: bool) -> Result<Option<i64>, Response> {
+fn minor_units(
+    v: Option<&Value>,
+    param: &str,
+    required: bool,
+) -> Result<Option<i64>, Box<Response>> {
     match v {
         None if !required => Ok(None),
-        None => Err(invalid(
+        None => Err(bad(
             "parameterMissing",
             &format!("Missing required param: {param}"),
             param,
         )),
         Some(Value::Number(n)) if n.is_i64() && n.as_i64() > Some(0) => Ok(n.as_i64()),
-        Some(_) => Err(invalid(
+        Some(_) => Err(bad(
             "amountInvalid",
             &format!("{param} must be a positive integer in minor currency units"),
             param,
@@ -515,7 +520,7 @@ fn create_payment(books: &mut Books, b: Map<String, Value>) -> Response {
     }
     let amount = match minor_units(b.get("amount"), "amount", true) {
         Ok(a) => a.unwrap_or_default(),
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let currency = match b.get("currency").and_then(Value::as_str) {
         Some(c) if ISO_CURRENCIES.contains(&c.to_ascii_lowercase().as_str()) => {
@@ -621,7 +626,7 @@ fn create_payment(books: &mut Books, b: Map<String, Value>) -> Response {
         }
         (Some(pm), None) => match read_card(pm) {
             Ok((masked, outcome)) => (Some(masked), None, outcome),
-            Err(e) => return e,
+            Err(e) => return *e,
         },
         (None, Some(Value::String(spm))) => {
             let outcome = match spm.as_str() {
@@ -692,17 +697,17 @@ fn random_part() -> String {
     format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
 }
 
-fn read_card(pm: &Value) -> Result<(Value, Outcome), Response> {
+fn read_card(pm: &Value) -> Result<(Value, Outcome), Box<Response>> {
     let param = |p: &str| format!("paymentMethod.card.{p}");
     if pm.get("type").and_then(Value::as_str) != Some("card") {
-        return Err(invalid(
+        return Err(bad(
             "parameterInvalid",
             "paymentMethod.type must be card",
             "paymentMethod.type",
         ));
     }
     let card = pm.get("card").and_then(Value::as_object).ok_or_else(|| {
-        invalid(
+        bad(
             "parameterMissing",
             "Missing required param: paymentMethod.card",
             "paymentMethod.card",
@@ -713,7 +718,7 @@ fn read_card(pm: &Value) -> Result<(Value, Outcome), Response> {
         .and_then(Value::as_str)
         .filter(|n| (12..=19).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()))
         .ok_or_else(|| {
-            invalid(
+            bad(
                 "cardNumberInvalid",
                 "card.number must be a string of 12 to 19 digits",
                 &param("number"),
@@ -724,7 +729,7 @@ fn read_card(pm: &Value) -> Result<(Value, Outcome), Response> {
         .and_then(Value::as_i64)
         .filter(|m| (1..=12).contains(m))
         .ok_or_else(|| {
-            invalid(
+            bad(
                 "expiryInvalid",
                 "card.expiryMonth must be an integer 1-12",
                 &param("expiryMonth"),
@@ -735,7 +740,7 @@ fn read_card(pm: &Value) -> Result<(Value, Outcome), Response> {
         .and_then(Value::as_i64)
         .filter(|y| (2000..=2099).contains(y))
         .ok_or_else(|| {
-            invalid(
+            bad(
                 "expiryInvalid",
                 "card.expiryYear must be a four-digit integer",
                 &param("expiryYear"),
@@ -745,7 +750,7 @@ fn read_card(pm: &Value) -> Result<(Value, Outcome), Response> {
         .and_then(Value::as_str)
         .filter(|c| (3..=4).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()))
         .ok_or_else(|| {
-            invalid(
+            bad(
                 "cvcInvalid",
                 "card.cvc must be a string of 3 or 4 digits",
                 &param("cvc"),
@@ -812,7 +817,7 @@ fn capture(books: &mut Books, id: &str, b: Map<String, Value>) -> Response {
     }
     let amount = match minor_units(b.get("amount"), "amount", false) {
         Ok(a) => a,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let Some(p) = books.payments.iter_mut().find(|p| p.id == id) else {
         return not_found("payment");
@@ -889,7 +894,7 @@ fn refund(books: &mut Books, b: Map<String, Value>) -> Response {
     };
     let amount = match minor_units(b.get("amount"), "amount", false) {
         Ok(a) => a,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let metadata: BTreeMap<String, String> = match b.get("metadata") {
         None => BTreeMap::new(),
