@@ -12,6 +12,7 @@
 use pgm_core::Env;
 use pgm_e2e::TestServer;
 use pgm_mocks::axerve::AxerveMock;
+use pgm_mocks::bpc::BpcMock;
 use pgm_mocks::satispay::{SatispayMock, TEST_KEY_ID, TEST_PRIVATE_KEY_PEM};
 use pgm_mocks::scalapay::{ScalapayMock, SANDBOX_API_KEY};
 use pgm_mocks::stripe::{StripeMock, TEST_SECRET_KEY};
@@ -34,6 +35,7 @@ struct BaseUrls {
     satispay: String,
     gestpay: String,
     scalapay: String,
+    bpc: String,
 }
 
 impl BaseUrls {
@@ -43,7 +45,8 @@ impl BaseUrls {
             stripe: nowhere.clone(),
             satispay: nowhere.clone(),
             gestpay: nowhere.clone(),
-            scalapay: nowhere,
+            scalapay: nowhere.clone(),
+            bpc: nowhere,
         }
     }
 }
@@ -71,6 +74,9 @@ fn provider_settings(urls: &BaseUrls) -> Vec<(&'static str, String)> {
         ("STRIPE_BASE_URL", urls.stripe.clone()),
         ("STRIPE_PRIVATE_KEY", TEST_SECRET_KEY.into()),
         ("STRIPE_WEBHOOK_SECRET", "whsec_matrix".into()),
+        ("BPC_BASE_URL", urls.bpc.clone()),
+        ("BPC_API_KEY", pgm_mocks::bpc::TEST_API_KEY.into()),
+        ("BPC_WEBHOOK_SECRET", "whsec_matrix".into()),
     ]
 }
 
@@ -158,6 +164,7 @@ fn the_readme_support_matrix_is_generated_from_the_providers() {
 /// The mocks of every provider with an API, and a PGM serving all providers against them.
 struct World {
     _stripe: StripeMock,
+    _bpc: BpcMock,
     _scalapay: ScalapayMock,
     _satispay: MockServer,
     _gestpay: MockServer,
@@ -168,6 +175,7 @@ struct World {
 
 async fn world() -> World {
     let stripe = StripeMock::start().await;
+    let bpc = BpcMock::start().await;
     let scalapay = ScalapayMock::start().await;
     let satispay = MockServer::start(SatispayMock::with_test_key().router()).await;
     let gestpay = MockServer::start(AxerveMock::new(GESTPAY_SHOP, GESTPAY_KEY).router()).await;
@@ -176,6 +184,7 @@ async fn world() -> World {
         satispay: format!("{}{}", satispay.url, pgm_mocks::satispay::API_PREFIX),
         gestpay: format!("{}{}", gestpay.url, pgm_mocks::axerve::API_PREFIX),
         scalapay: scalapay.url().to_owned(),
+        bpc: bpc.url(),
     };
     let settings = provider_settings(&urls);
     let dir = tempfile::tempdir().unwrap();
@@ -187,6 +196,7 @@ async fn world() -> World {
     let pgm = TestServer::start(&extra).await;
     World {
         _stripe: stripe,
+        _bpc: bpc,
         _scalapay: scalapay,
         _satispay: satispay,
         _gestpay: gestpay,

@@ -1,6 +1,7 @@
 //! Payment providers: the [`Provider`] port, the registry built from `ENABLED_PROVIDERS`, and one
 //! module per provider (adapter + its wire types).
 
+pub mod bpc;
 pub mod gestpay;
 pub mod kit;
 mod port;

@@ -6,6 +6,8 @@
 //! A case that does not apply to a provider still runs: it asserts what must happen instead
 //! (e.g. the 501) and prints `SKIPPED <provider>::<case>: <reason>` (see it with --nocapture).
 
+#[path = "bpc.rs"]
+mod bpc_driver;
 mod cases;
 mod driver;
 #[path = "gestpay.rs"]
@@ -59,3 +61,4 @@ conformance!(gestpay, crate::gestpay_driver::start);
 conformance!(satispay, crate::satispay_driver::start);
 conformance!(scalapay, crate::scalapay_driver::start);
 conformance!(stripe, crate::stripe_driver::start);
+conformance!(bpc, crate::bpc_driver::start);

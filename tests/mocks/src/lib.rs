@@ -4,6 +4,7 @@
 //! networks fail: see [`Fault`].
 
 pub mod axerve;
+pub mod bpc;
 pub mod lambda_events;
 pub mod moto;
 pub mod sandbox_page;
