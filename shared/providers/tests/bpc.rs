@@ -269,7 +269,7 @@ async fn manual_capture_confirm_partial_void_and_refunds() {
         &c2,
         bpc.pay(&c2).await.unwrap().provider_payment_id.as_deref(),
     );
-    assert!(bpc.void(&p2).await.unwrap().succeeded());
+    assert!(bpc.void(&p2).await.unwrap().succeeded);
     assert_eq!(bpc.status(&p2).await.unwrap().state, PaymentState::Failed);
     assert!(mock.events().contains(&(
         "payment.canceled".into(),
