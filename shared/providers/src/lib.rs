@@ -3,6 +3,7 @@
 
 pub mod gestpay;
 pub mod kit;
+pub mod paymentz;
 mod port;
 pub mod registry;
 pub mod sandbox;
