@@ -6,9 +6,10 @@
 pub mod axerve;
 pub mod lambda_events;
 pub mod moto;
+pub mod paymentz;
 pub mod satispay;
 pub mod scalapay;
 mod server;
 pub mod stripe;
 
-pub use server::{Fault, Faults, MockServer};
+pub use server::{with_faults, Fault, Faults, MockServer};
