@@ -12,6 +12,7 @@
 use pgm_core::Env;
 use pgm_e2e::TestServer;
 use pgm_mocks::axerve::AxerveMock;
+use pgm_mocks::paymentz::{PaymentzMock, CARD_OK};
 use pgm_mocks::satispay::{SatispayMock, TEST_KEY_ID, TEST_PRIVATE_KEY_PEM};
 use pgm_mocks::scalapay::{ScalapayMock, SANDBOX_API_KEY};
 use pgm_mocks::stripe::{StripeMock, TEST_SECRET_KEY};
@@ -27,6 +28,7 @@ const START: &str = "<!-- support-matrix:start -->";
 const END: &str = "<!-- support-matrix:end -->";
 const GESTPAY_SHOP: &str = "GESPAY80790";
 const GESTPAY_KEY: &str = "e2e-axerve-api-key";
+const PAYMENTZ: [&str; 4] = ["197", "pgm-merchant", "11359", "pz_secure_matrix"];
 
 /// Where each provider's API is: the mocks, or nowhere (the README needs no API).
 struct BaseUrls {
@@ -34,6 +36,7 @@ struct BaseUrls {
     satispay: String,
     gestpay: String,
     scalapay: String,
+    paymentz: String,
 }
 
 impl BaseUrls {
@@ -43,7 +46,8 @@ impl BaseUrls {
             stripe: nowhere.clone(),
             satispay: nowhere.clone(),
             gestpay: nowhere.clone(),
-            scalapay: nowhere,
+            scalapay: nowhere.clone(),
+            paymentz: nowhere,
         }
     }
 }
@@ -71,6 +75,11 @@ fn provider_settings(urls: &BaseUrls) -> Vec<(&'static str, String)> {
         ("STRIPE_BASE_URL", urls.stripe.clone()),
         ("STRIPE_PRIVATE_KEY", TEST_SECRET_KEY.into()),
         ("STRIPE_WEBHOOK_SECRET", "whsec_matrix".into()),
+        ("PAYMENTZ_BASE_URL", urls.paymentz.clone()),
+        ("PAYMENTZ_PARTNER_ID", PAYMENTZ[0].into()),
+        ("PAYMENTZ_USERNAME", PAYMENTZ[1].into()),
+        ("PAYMENTZ_MEMBER_ID", PAYMENTZ[2].into()),
+        ("PAYMENTZ_SECURE_KEY", PAYMENTZ[3].into()),
     ]
 }
 
@@ -161,6 +170,7 @@ struct World {
     _scalapay: ScalapayMock,
     _satispay: MockServer,
     _gestpay: MockServer,
+    _paymentz: MockServer,
     pgm: TestServer,
     registry: Registry,
     _dir: tempfile::TempDir,
@@ -171,11 +181,14 @@ async fn world() -> World {
     let scalapay = ScalapayMock::start().await;
     let satispay = MockServer::start(SatispayMock::with_test_key().router()).await;
     let gestpay = MockServer::start(AxerveMock::new(GESTPAY_SHOP, GESTPAY_KEY).router()).await;
+    let [partner, user, member, key] = PAYMENTZ;
+    let paymentz = MockServer::start(PaymentzMock::new(partner, user, member, key).router()).await;
     let urls = BaseUrls {
         stripe: stripe.url().to_owned(),
         satispay: format!("{}{}", satispay.url, pgm_mocks::satispay::API_PREFIX),
         gestpay: format!("{}{}", gestpay.url, pgm_mocks::axerve::API_PREFIX),
         scalapay: scalapay.url().to_owned(),
+        paymentz: paymentz.url.clone(),
     };
     let settings = provider_settings(&urls);
     let dir = tempfile::tempdir().unwrap();
@@ -190,6 +203,7 @@ async fn world() -> World {
         _scalapay: scalapay,
         _satispay: satispay,
         _gestpay: gestpay,
+        _paymentz: paymentz,
         pgm,
         registry,
         _dir: dir,
@@ -210,6 +224,8 @@ fn pay_body(id: &str) -> Value {
             "consumer": {"givenNames": "Ada", "surname": "Lovelace", "phoneNumber": "+393331234567"},
             "shipping": {"name": "Ada Lovelace", "countryCode": "IT", "postcode": "20100",
                          "suburb": "Milano", "line1": "Via Roma 1", "phoneNumber": "+393331234567"},
+            "paymentBrand": "VISA",
+            "card": {"number": CARD_OK, "expiryMonth": "12", "expiryYear": "2030", "cvv": "123"},
         },
     })
 }

@@ -10,6 +10,8 @@ mod cases;
 mod driver;
 #[path = "gestpay.rs"]
 mod gestpay_driver;
+#[path = "paymentz.rs"]
+mod paymentz_driver;
 #[path = "sandbox.rs"]
 mod sandbox_driver;
 #[path = "satispay.rs"]
@@ -59,3 +61,4 @@ conformance!(gestpay, crate::gestpay_driver::start);
 conformance!(satispay, crate::satispay_driver::start);
 conformance!(scalapay, crate::scalapay_driver::start);
 conformance!(stripe, crate::stripe_driver::start);
+conformance!(paymentz, crate::paymentz_driver::start);
