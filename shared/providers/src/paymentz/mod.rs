@@ -395,10 +395,21 @@ impl Provider for Paymentz {
 
 impl SessionTokens for Paymentz {}
 
-fn succeeded(tx: &Transaction) -> bool {
+/// Whether a back-office answer shows the operation done: the transaction's new long status
+/// where it has one (`done`), else the short one (`short`: `Y`, or `C` for a reversal).
+fn succeeded(tx: &Transaction, done: &[&str], short: &str) -> bool {
+    let long = tx
+        .status
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !long.is_empty() {
+        return done.contains(&long.as_str());
+    }
     tx.transaction_status
         .as_deref()
-        .is_some_and(|s| s.trim().eq_ignore_ascii_case("Y"))
+        .is_some_and(|s| s.trim().eq_ignore_ascii_case(short))
 }
 
 fn why(tx: Transaction, otherwise: &str) -> String {
@@ -416,7 +427,7 @@ impl Capture for Paymentz {
         amount: Money,
     ) -> Result<CaptureOutcome, ProviderError> {
         let tx = self.backoffice(payment, "CP", Some(&amount)).await?;
-        let ok = succeeded(&tx);
+        let ok = succeeded(&tx, &["capturesuccess"], "Y");
         Ok(CaptureOutcome {
             succeeded: ok,
             description: if ok {
@@ -433,7 +444,7 @@ impl Void for Paymentz {
     /// RV reverses the whole authorisation: Paymentz has no partial reversal.
     async fn void(&self, payment: &Payment) -> Result<CaptureOutcome, ProviderError> {
         let tx = self.backoffice(payment, "RV", None).await?;
-        let ok = succeeded(&tx);
+        let ok = succeeded(&tx, &["authcancelled", "cancelled"], "C");
         Ok(CaptureOutcome {
             succeeded: ok,
             description: if ok {
@@ -480,7 +491,12 @@ impl Refunds for Paymentz {
             }
         }
         let tx = self.backoffice(payment, "RF", Some(&amount)).await?;
-        let ok = succeeded(&tx);
+        // A partly refunded sale stays `capturesuccess`; a wholly refunded one is `reversed`.
+        let ok = succeeded(
+            &tx,
+            &["capturesuccess", "reversed", "markedforreversal"],
+            "Y",
+        );
         Ok(RefundOutcome {
             succeeded: ok,
             provider_refund_id: ok.then(|| tx.payment_id.clone()).flatten(),
