@@ -86,15 +86,29 @@ fn md5_hex(values: &[&str]) -> String {
     hex::encode(Md5::digest(values.join("|").as_bytes()))
 }
 
-fn error(status: StatusCode, code: &str, description: &str) -> Response {
-    (
-        status,
-        Json(json!({"result": {"code": code, "description": description}})),
-    )
-        .into_response()
+/// An error answer: `{"result":{"code","description"}}` with its HTTP status.
+struct PzError {
+    status: StatusCode,
+    code: &'static str,
+    description: String,
 }
 
-fn bad(description: &str) -> Response {
+impl IntoResponse for PzError {
+    fn into_response(self) -> Response {
+        let body = json!({"result": {"code": self.code, "description": self.description}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+fn error(status: StatusCode, code: &'static str, description: &str) -> PzError {
+    PzError {
+        status,
+        code,
+        description: description.to_owned(),
+    }
+}
+
+fn bad(description: &str) -> PzError {
     error(StatusCode::BAD_REQUEST, "10012", description)
 }
 
@@ -138,7 +152,7 @@ fn luhn(number: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 type Form = HashMap<String, String>;
@@ -267,7 +281,7 @@ impl PaymentzMock {
     }
 
     /// Rejects a call without a valid AuthToken as the gateway does (401).
-    fn authorised(&self, headers: &HeaderMap) -> Result<(), Response> {
+    fn authorised(&self, headers: &HeaderMap) -> Result<(), PzError> {
         let token = headers
             .get("authtoken")
             .and_then(|v| v.to_str().ok())
@@ -333,7 +347,7 @@ fn transaction(p: &PzPayment) -> Value {
     body
 }
 
-fn form(body: &Bytes, headers: &HeaderMap) -> Result<Form, Response> {
+fn form(body: &Bytes, headers: &HeaderMap) -> Result<Form, PzError> {
     let form_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -348,7 +362,7 @@ fn form(body: &Bytes, headers: &HeaderMap) -> Result<Form, Response> {
         .map_err(|_| bad("Malformed request body"))
 }
 
-fn field<'a>(form: &'a Form, name: &str) -> Result<&'a str, Response> {
+fn field<'a>(form: &'a Form, name: &str) -> Result<&'a str, PzError> {
     form.get(name)
         .map(String::as_str)
         .filter(|v| !v.trim().is_empty())
@@ -358,7 +372,7 @@ fn field<'a>(form: &'a Form, name: &str) -> Result<&'a str, Response> {
 async fn auth_token(State(mock): State<PaymentzMock>, headers: HeaderMap, body: Bytes) -> Response {
     let form = match form(&body, &headers) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let mut inner = mock.inner.lock().unwrap();
     let ok = form.get("authentication.partnerId") == Some(&inner.partner_id)
@@ -369,7 +383,8 @@ async fn auth_token(State(mock): State<PaymentzMock>, headers: HeaderMap, body: 
             StatusCode::UNAUTHORIZED,
             "10001",
             "Authentication failed: invalid partnerId, username or sKey",
-        );
+        )
+        .into_response();
     }
     inner.token_fetches += 1;
     let exp = now_secs() + inner.token_ttl_secs;
@@ -393,18 +408,19 @@ async fn auth_token(State(mock): State<PaymentzMock>, headers: HeaderMap, body: 
 
 async fn create(State(mock): State<PaymentzMock>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = mock.authorised(&headers) {
-        return r;
+        return r.into_response();
     }
     let form = match form(&body, &headers) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match create_payment(&mock, &form) {
-        Ok(v) | Err(v) => v,
+        Ok(v) => v,
+        Err(e) => e.into_response(),
     }
 }
 
-fn create_payment(mock: &PaymentzMock, form: &Form) -> Result<Response, Response> {
+fn create_payment(mock: &PaymentzMock, form: &Form) -> Result<Response, PzError> {
     for name in [
         "authentication.memberId",
         "authentication.checksum",
@@ -490,18 +506,19 @@ async fn backoffice(
     body: Bytes,
 ) -> Response {
     if let Err(r) = mock.authorised(&headers) {
-        return r;
+        return r.into_response();
     }
     let form = match form(&body, &headers) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match amend(&mock, &id, &form) {
-        Ok(v) | Err(v) => v,
+        Ok(v) => v,
+        Err(e) => e.into_response(),
     }
 }
 
-fn amend(mock: &PaymentzMock, id: &str, form: &Form) -> Result<Response, Response> {
+fn amend(mock: &PaymentzMock, id: &str, form: &Form) -> Result<Response, PzError> {
     let mut inner = mock.inner.lock().unwrap();
     let member = field(form, "authentication.memberId")?;
     if member != inner.member_id {
@@ -584,11 +601,11 @@ fn amend(mock: &PaymentzMock, id: &str, form: &Form) -> Result<Response, Respons
 
 async fn inquiry(State(mock): State<PaymentzMock>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = mock.authorised(&headers) {
-        return r;
+        return r.into_response();
     }
     let form = match form(&body, &headers) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let answer = (|| {
         let inner = mock.inner.lock().unwrap();
@@ -608,6 +625,7 @@ async fn inquiry(State(mock): State<PaymentzMock>, headers: HeaderMap, body: Byt
         Ok(Json(transaction(p)).into_response())
     })();
     match answer {
-        Ok(v) | Err(v) => v,
+        Ok(v) => v,
+        Err(e) => e.into_response(),
     }
 }
