@@ -206,7 +206,7 @@ async fn pa_then_reversal_and_one_refund_per_transaction() {
             .refund(&p, eur(300), "rf-1")
             .await
             .unwrap()
-            .succeeded
+            .succeeded()
     );
     p.settle_refund("rf-1", true, None, 2).unwrap();
     p.reserve_refund("rf-2", Some(eur(200)), false, 3).unwrap();

@@ -18,8 +18,8 @@ use crate::kit::classify::{self, unreadable};
 use crate::kit::{invalid, path_id, Auth, ProviderClient, ProviderSettings};
 use crate::{
     CallbackAck, CallbackOutcome, CallbackRequest, CallbackSubject, Capture, CaptureOutcome,
-    PayOutcome, Provider, ProviderDeps, ProviderError, RefundOutcome, Refunds, SessionTokens,
-    StatusLookup, StatusOutcome, Void, Webhooks,
+    PayOutcome, Provider, ProviderDeps, ProviderError, RefundOutcome, RefundStatus, Refunds,
+    SessionTokens, StatusLookup, StatusOutcome, Void, Webhooks,
 };
 use async_trait::async_trait;
 use map::{jwt_expiry, needs_redirect, outcome, redirect_url, PaymentzDialect};
@@ -340,20 +340,24 @@ impl Provider for Paymentz {
         if let Some(email) = &cmd.buyer_email {
             form.push(("customer.email", email.clone()));
         }
-        let tx = self.call("/payments", &form).await?;
+        let tx = self
+            .call("/payments", &form)
+            .await
+            .map_err(|e| classify::endpoint_missing::<PaymentzDialect>(e, "/payments"))?;
         let payment_id = tx.payment_id.clone().filter(|id| !id.is_empty());
         if needs_redirect(&tx) {
-            let url = tx.redirect.as_ref().and_then(redirect_url).ok_or_else(|| {
-                ProviderError::Unavailable("Paymentz asked for 3-D Secure without a URL".into())
+            let id = payment_id.ok_or_else(|| {
+                ProviderError::Unavailable(
+                    "Paymentz asked for 3-D Secure without a paymentId".into(),
+                )
             })?;
-            return Ok(PayOutcome {
-                provider_payment_id: payment_id,
-                state: PaymentState::Pending,
-                description: "Transaction pending insertion of 3DS code".into(),
-                redirect_url: Some(url),
-                redirect_url_mobile: None,
-                recurrence_token: None,
-            });
+            let url = tx.redirect.as_ref().and_then(redirect_url);
+            return PayOutcome::redirect(
+                "Paymentz",
+                id,
+                url,
+                "Transaction pending insertion of 3DS code",
+            );
         }
         let (state, description) = outcome(&tx, payment_type == "PA");
         Ok(PayOutcome {
@@ -498,7 +502,7 @@ impl Refunds for Paymentz {
             "Y",
         );
         Ok(RefundOutcome {
-            succeeded: ok,
+            state: RefundStatus::settled(ok),
             provider_refund_id: ok.then(|| tx.payment_id.clone()).flatten(),
             description: if ok {
                 "Refund accepted".into()
