@@ -201,13 +201,11 @@ async fn pa_then_reversal_and_one_refund_per_transaction() {
     );
     let refunds = s.provider.as_refunds().unwrap();
     p.reserve_refund("rf-1", Some(eur(300)), false, 1).unwrap();
-    assert!(
-        refunds
-            .refund(&p, eur(300), "rf-1")
-            .await
-            .unwrap()
-            .succeeded()
-    );
+    assert!(refunds
+        .refund(&p, eur(300), "rf-1")
+        .await
+        .unwrap()
+        .succeeded());
     p.settle_refund("rf-1", true, None, 2).unwrap();
     p.reserve_refund("rf-2", Some(eur(200)), false, 3).unwrap();
     let second = refunds.refund(&p, eur(200), "rf-2").await.unwrap_err();
