@@ -13,6 +13,7 @@ use pgm_core::Env;
 use pgm_e2e::TestServer;
 use pgm_mocks::axerve::AxerveMock;
 use pgm_mocks::bpc::BpcMock;
+use pgm_mocks::paymentz::{PaymentzMock, CARD_OK};
 use pgm_mocks::satispay::{SatispayMock, TEST_KEY_ID, TEST_PRIVATE_KEY_PEM};
 use pgm_mocks::scalapay::{ScalapayMock, SANDBOX_API_KEY};
 use pgm_mocks::stripe::{StripeMock, TEST_SECRET_KEY};
@@ -28,6 +29,7 @@ const START: &str = "<!-- support-matrix:start -->";
 const END: &str = "<!-- support-matrix:end -->";
 const GESTPAY_SHOP: &str = "GESPAY80790";
 const GESTPAY_KEY: &str = "e2e-axerve-api-key";
+const PAYMENTZ: [&str; 4] = ["197", "pgm-merchant", "11359", "pz_secure_matrix"];
 
 /// Where each provider's API is: the mocks, or nowhere (the README needs no API).
 struct BaseUrls {
@@ -36,6 +38,7 @@ struct BaseUrls {
     gestpay: String,
     scalapay: String,
     bpc: String,
+    paymentz: String,
 }
 
 impl BaseUrls {
@@ -46,7 +49,8 @@ impl BaseUrls {
             satispay: nowhere.clone(),
             gestpay: nowhere.clone(),
             scalapay: nowhere.clone(),
-            bpc: nowhere,
+            bpc: nowhere.clone(),
+            paymentz: nowhere,
         }
     }
 }
@@ -77,6 +81,11 @@ fn provider_settings(urls: &BaseUrls) -> Vec<(&'static str, String)> {
         ("BPC_BASE_URL", urls.bpc.clone()),
         ("BPC_API_KEY", pgm_mocks::bpc::TEST_API_KEY.into()),
         ("BPC_WEBHOOK_SECRET", "whsec_matrix".into()),
+        ("PAYMENTZ_BASE_URL", urls.paymentz.clone()),
+        ("PAYMENTZ_PARTNER_ID", PAYMENTZ[0].into()),
+        ("PAYMENTZ_USERNAME", PAYMENTZ[1].into()),
+        ("PAYMENTZ_MEMBER_ID", PAYMENTZ[2].into()),
+        ("PAYMENTZ_SECURE_KEY", PAYMENTZ[3].into()),
     ]
 }
 
@@ -168,6 +177,7 @@ struct World {
     _scalapay: ScalapayMock,
     _satispay: MockServer,
     _gestpay: MockServer,
+    _paymentz: MockServer,
     pgm: TestServer,
     registry: Registry,
     _dir: tempfile::TempDir,
@@ -179,12 +189,15 @@ async fn world() -> World {
     let scalapay = ScalapayMock::start().await;
     let satispay = MockServer::start(SatispayMock::with_test_key().router()).await;
     let gestpay = MockServer::start(AxerveMock::new(GESTPAY_SHOP, GESTPAY_KEY).router()).await;
+    let [partner, user, member, key] = PAYMENTZ;
+    let paymentz = MockServer::start(PaymentzMock::new(partner, user, member, key).router()).await;
     let urls = BaseUrls {
         stripe: stripe.url().to_owned(),
         satispay: format!("{}{}", satispay.url, pgm_mocks::satispay::API_PREFIX),
         gestpay: format!("{}{}", gestpay.url, pgm_mocks::axerve::API_PREFIX),
         scalapay: scalapay.url().to_owned(),
         bpc: bpc.url(),
+        paymentz: paymentz.url.clone(),
     };
     let settings = provider_settings(&urls);
     let dir = tempfile::tempdir().unwrap();
@@ -200,14 +213,29 @@ async fn world() -> World {
         _scalapay: scalapay,
         _satispay: satispay,
         _gestpay: gestpay,
+        _paymentz: paymentz,
         pgm,
         registry,
         _dir: dir,
     }
 }
 
-/// A pay body every provider can take (each reads what it needs and ignores the rest).
-fn pay_body(id: &str) -> Value {
+/// A pay body `provider` can take: one body for all, each reading what it needs, except where
+/// two providers read the same field differently (a card token, the card's own fields).
+fn pay_body(provider: &str, id: &str) -> Value {
+    let mut body = common_pay_body(id);
+    if provider == "bpc" {
+        // BPC takes either a stored payment method or card data, never both.
+        body["creditCardToken"] = json!(pgm_mocks::bpc::STORED_OK);
+        body["providerData"]
+            .as_object_mut()
+            .expect("an object")
+            .remove("card");
+    }
+    body
+}
+
+fn common_pay_body(id: &str) -> Value {
     json!({
         "amount": "5.00",
         "shopTransactionID": id,
@@ -220,6 +248,8 @@ fn pay_body(id: &str) -> Value {
             "consumer": {"givenNames": "Ada", "surname": "Lovelace", "phoneNumber": "+393331234567"},
             "shipping": {"name": "Ada Lovelace", "countryCode": "IT", "postcode": "20100",
                          "suburb": "Milano", "line1": "Via Roma 1", "phoneNumber": "+393331234567"},
+            "paymentBrand": "VISA",
+            "card": {"number": CARD_OK, "expiryMonth": "12", "expiryYear": "2030", "cvv": "123"},
         },
     })
 }
@@ -243,12 +273,12 @@ async fn drive(
         Operation::Pay => {
             pgm.post(
                 &format!("/{name}/{method}/pay"),
-                &pay_body(&format!("mx-{name}-pay-again")),
+                &pay_body(name, &format!("mx-{name}-pay-again")),
             )
             .await
         }
         Operation::PayRecurrent => {
-            let mut body = pay_body(&format!("mx-{name}-recurrent"));
+            let mut body = pay_body(name, &format!("mx-{name}-recurrent"));
             body["recurrenceDetails"] = json!({"isFirstInstallment": true});
             pgm.post(&format!("/{name}/{method}/pay/recurrent"), &body)
                 .await
@@ -324,7 +354,7 @@ async fn routes_answer_501_exactly_where_the_matrix_says_no() {
                 .pgm
                 .post(
                     &format!("/{name}/{}/pay", provider.methods()[0]),
-                    &pay_body(&shop_transaction_id),
+                    &pay_body(name, &shop_transaction_id),
                 )
                 .await;
             assert_eq!(pay.status, 200, "{name}: {}", pay.text);

@@ -4,6 +4,7 @@
 pub mod bpc;
 pub mod gestpay;
 pub mod kit;
+pub mod paymentz;
 mod port;
 pub mod registry;
 pub mod sandbox;

@@ -12,6 +12,8 @@ mod cases;
 mod driver;
 #[path = "gestpay.rs"]
 mod gestpay_driver;
+#[path = "paymentz.rs"]
+mod paymentz_driver;
 #[path = "sandbox.rs"]
 mod sandbox_driver;
 #[path = "satispay.rs"]
@@ -62,3 +64,4 @@ conformance!(satispay, crate::satispay_driver::start);
 conformance!(scalapay, crate::scalapay_driver::start);
 conformance!(stripe, crate::stripe_driver::start);
 conformance!(bpc, crate::bpc_driver::start);
+conformance!(paymentz, crate::paymentz_driver::start);

@@ -7,10 +7,11 @@ pub mod axerve;
 pub mod bpc;
 pub mod lambda_events;
 pub mod moto;
+pub mod paymentz;
 pub mod sandbox_page;
 pub mod satispay;
 pub mod scalapay;
 mod server;
 pub mod stripe;
 
-pub use server::{Fault, Faults, MockServer};
+pub use server::{with_faults, Fault, Faults, MockServer};

@@ -72,6 +72,12 @@ impl MockServer {
     }
 }
 
+/// `router` with a fault queue of its own: faults for some routes only (a mock whose every
+/// call first fetches a token queues faults for its payment routes, not for the token).
+pub fn with_faults(router: Router, faults: Faults) -> Router {
+    router.layer(middleware::from_fn_with_state(faults, inject))
+}
+
 async fn inject(State(faults): State<Faults>, request: Request, next: Next) -> Response {
     match faults.next() {
         None => next.run(request).await,
