@@ -59,7 +59,7 @@ mod tests {
             "jUFgA9WbpPnghtd0MICJ6mvOO7a7vCRuiZgr4YWa/A4="
         ));
         assert!(!verify_ok(
-            &verify[..8],
+            &verify[1..],
             "jUFgA9WbpPnghtd0MICJ6mvOO7a7vCRuiZgr4YWa/A4="
         ));
     }
