@@ -10,5 +10,6 @@ pub mod satispay;
 pub mod scalapay;
 mod server;
 pub mod stripe;
+pub mod unicredit;
 
 pub use server::{Fault, Faults, MockServer};

@@ -76,9 +76,7 @@ impl Dialect for IgfsDialect {
     }
 }
 
-/// Reads one answer of `op`: its fields, with the signature checked against `key`. An
-/// answer that claims success must be signed; one that reports an error is checked when it
-/// carries a signature (the library's test answers for errors carry none).
+/// Reads one answer of `op`: its fields, a success's signature checked against `key`.
 pub fn read(op: Op, status: StatusCode, body: &[u8], key: &[u8]) -> Result<Fields, ProviderError> {
     if !status.is_success() {
         return Err(refused::<IgfsDialect>(
@@ -96,17 +94,21 @@ pub fn read(op: Op, status: StatusCode, body: &[u8], key: &[u8]) -> Result<Field
         }
         None => return Err(unreadable::<IgfsDialect>()),
     };
-    let signed: Vec<&str> = op.answer_signed().iter().map(|f| fields.get(f)).collect();
-    let claims_success = fields.get("error") == "false";
-    match fields.present("signature") {
-        Some(given) if verify(key, &signed, given) => {}
-        None if !claims_success && fields.get("rc") != OK => {}
-        // An answer we cannot trust may still mean the gateway acted: unknown, never a no.
-        _ => {
+    // As the library: an answer that claims success must be signed with our key; an error
+    // answer is read as it is (the gateway does not always sign those, and with a wrong key
+    // its refusal could never be read).
+    let claims_success = fields.get("error") != "true" || fields.get("rc") == OK;
+    if claims_success {
+        let signed: Vec<&str> = op.answer_signed().iter().map(|f| fields.get(f)).collect();
+        let genuine = fields
+            .present("signature")
+            .is_some_and(|given| verify(key, &signed, given));
+        if !genuine {
+            // An answer we cannot trust may still mean the gateway acted: unknown, never a no.
             return Err(ProviderError::Unavailable(format!(
                 "UniCredit's {} answer is not signed with UNICREDIT_SECRET",
                 op.name()
-            )))
+            )));
         }
     }
     Ok(fields)
@@ -250,8 +252,10 @@ mod tests {
             verify_state(&declined, false).unwrap().0,
             PaymentState::Failed
         );
-        // But a wrongly signed one is not.
-        assert!(read_verify(&verify_answer("IGFS_008", true, Some(b"other"))).is_err());
+        // Nor is its signature's key checked: with a wrong key, the refusal must still be read.
+        assert!(read_verify(&verify_answer("IGFS_20022", true, Some(b"other"))).is_ok());
+        // A success that says error=true is still a success, and must be signed.
+        assert!(read_verify(&verify_answer(OK, true, None)).is_err());
     }
 
     #[test]
