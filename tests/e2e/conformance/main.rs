@@ -18,6 +18,8 @@ mod satispay_driver;
 mod scalapay_driver;
 #[path = "stripe.rs"]
 mod stripe_driver;
+#[path = "unicredit.rs"]
+mod unicredit_driver;
 
 /// Instantiates every case for one provider, as `<provider>::<case>`.
 macro_rules! conformance {
@@ -59,3 +61,4 @@ conformance!(gestpay, crate::gestpay_driver::start);
 conformance!(satispay, crate::satispay_driver::start);
 conformance!(scalapay, crate::scalapay_driver::start);
 conformance!(stripe, crate::stripe_driver::start);
+conformance!(unicredit, crate::unicredit_driver::start);
