@@ -34,6 +34,7 @@ struct BaseUrls {
     satispay: String,
     gestpay: String,
     scalapay: String,
+    unicredit: String,
 }
 
 impl BaseUrls {
@@ -43,7 +44,8 @@ impl BaseUrls {
             stripe: nowhere.clone(),
             satispay: nowhere.clone(),
             gestpay: nowhere.clone(),
-            scalapay: nowhere,
+            scalapay: nowhere.clone(),
+            unicredit: nowhere,
         }
     }
 }
@@ -71,6 +73,9 @@ fn provider_settings(urls: &BaseUrls) -> Vec<(&'static str, String)> {
         ("STRIPE_BASE_URL", urls.stripe.clone()),
         ("STRIPE_PRIVATE_KEY", TEST_SECRET_KEY.into()),
         ("STRIPE_WEBHOOK_SECRET", "whsec_matrix".into()),
+        ("UNICREDIT_PAYMENT_URL", urls.unicredit.clone()),
+        ("UNICREDIT_USER_ID", "UNI_ECOM".into()),
+        ("UNICREDIT_SECRET", "UNI_TESTKEY".into()),
     ]
 }
 
@@ -161,6 +166,7 @@ struct World {
     _scalapay: ScalapayMock,
     _satispay: MockServer,
     _gestpay: MockServer,
+    _unicredit: MockServer,
     pgm: TestServer,
     registry: Registry,
     _dir: tempfile::TempDir,
@@ -171,11 +177,16 @@ async fn world() -> World {
     let scalapay = ScalapayMock::start().await;
     let satispay = MockServer::start(SatispayMock::with_test_key().router()).await;
     let gestpay = MockServer::start(AxerveMock::new(GESTPAY_SHOP, GESTPAY_KEY).router()).await;
+    let unicredit = MockServer::start(
+        pgm_mocks::unicredit::UnicreditMock::new("UNI_ECOM", "UNI_TESTKEY").router(),
+    )
+    .await;
     let urls = BaseUrls {
         stripe: stripe.url().to_owned(),
         satispay: format!("{}{}", satispay.url, pgm_mocks::satispay::API_PREFIX),
         gestpay: format!("{}{}", gestpay.url, pgm_mocks::axerve::API_PREFIX),
         scalapay: scalapay.url().to_owned(),
+        unicredit: format!("{}{}", unicredit.url, pgm_mocks::unicredit::SERVICES),
     };
     let settings = provider_settings(&urls);
     let dir = tempfile::tempdir().unwrap();
@@ -190,6 +201,7 @@ async fn world() -> World {
         _scalapay: scalapay,
         _satispay: satispay,
         _gestpay: gestpay,
+        _unicredit: unicredit,
         pgm,
         registry,
         _dir: dir,

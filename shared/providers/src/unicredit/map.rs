@@ -320,7 +320,7 @@ mod tests {
             matches!(&refused, ProviderError::Rejected { message, .. } if message.contains("UNICREDIT_SECRET")),
             "{refused:?}"
         );
-        assert_eq!(transaction_outcome(&fields(OK)).unwrap().0, true);
+        assert!(transaction_outcome(&fields(OK)).unwrap().0);
         let (done, why) = transaction_outcome(&fields("IGFS_098")).unwrap();
         assert!(!done && why.contains("WHY") && why.contains("IGFS_098"));
         assert!(matches!(

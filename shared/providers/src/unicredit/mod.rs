@@ -128,8 +128,16 @@ impl Unicredit {
     }
 
     /// The approved transaction's `tranID`, which Confirm, VoidAuth and Credit refer to.
+    /// A payment the buyer has not finished has none: a definite no (a void of it is a KO).
     async fn tran_id(&self, payment: &Payment) -> Result<String, ProviderError> {
-        let fields = expect_ok(self.verify(payment).await?)?;
+        let fields = self.verify(payment).await?;
+        if fields.get("rc") == map::PENDING && map::call_error(&fields).is_none() {
+            return Err(ProviderError::Rejected {
+                code: Some(map::PENDING.into()),
+                message: "UniCredit has no approved transaction for this payment yet".into(),
+            });
+        }
+        let fields = expect_ok(fields)?;
         fields.present("tranID").map(str::to_owned).ok_or_else(|| {
             ProviderError::Unavailable("UniCredit's Verify carries no tranID".into())
         })

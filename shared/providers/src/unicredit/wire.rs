@@ -277,10 +277,8 @@ pub fn parse(body: &[u8]) -> Option<Parsed> {
                 }
                 text.clear();
             }
-            Event::Empty(e) => {
-                if path.last().is_some_and(|p| p == "response") {
-                    fields.insert(e.local_name().as_ref().to_owned(), String::new());
-                }
+            Event::Empty(e) if path.last().is_some_and(|p| p == "response") => {
+                fields.insert(e.local_name().as_ref().to_owned(), String::new());
             }
             Event::Eof => break,
             _ => {}
