@@ -39,6 +39,7 @@ struct BaseUrls {
     scalapay: String,
     bpc: String,
     paymentz: String,
+    unicredit: String,
 }
 
 impl BaseUrls {
@@ -50,7 +51,8 @@ impl BaseUrls {
             gestpay: nowhere.clone(),
             scalapay: nowhere.clone(),
             bpc: nowhere.clone(),
-            paymentz: nowhere,
+            paymentz: nowhere.clone(),
+            unicredit: nowhere,
         }
     }
 }
@@ -86,6 +88,9 @@ fn provider_settings(urls: &BaseUrls) -> Vec<(&'static str, String)> {
         ("PAYMENTZ_USERNAME", PAYMENTZ[1].into()),
         ("PAYMENTZ_MEMBER_ID", PAYMENTZ[2].into()),
         ("PAYMENTZ_SECURE_KEY", PAYMENTZ[3].into()),
+        ("UNICREDIT_PAYMENT_URL", urls.unicredit.clone()),
+        ("UNICREDIT_USER_ID", "UNI_ECOM".into()),
+        ("UNICREDIT_SECRET", "UNI_TESTKEY".into()),
     ]
 }
 
@@ -178,6 +183,7 @@ struct World {
     _satispay: MockServer,
     _gestpay: MockServer,
     _paymentz: MockServer,
+    _unicredit: MockServer,
     pgm: TestServer,
     registry: Registry,
     _dir: tempfile::TempDir,
@@ -191,6 +197,10 @@ async fn world() -> World {
     let gestpay = MockServer::start(AxerveMock::new(GESTPAY_SHOP, GESTPAY_KEY).router()).await;
     let [partner, user, member, key] = PAYMENTZ;
     let paymentz = MockServer::start(PaymentzMock::new(partner, user, member, key).router()).await;
+    let unicredit = MockServer::start(
+        pgm_mocks::unicredit::UnicreditMock::new("UNI_ECOM", "UNI_TESTKEY").router(),
+    )
+    .await;
     let urls = BaseUrls {
         stripe: stripe.url().to_owned(),
         satispay: format!("{}{}", satispay.url, pgm_mocks::satispay::API_PREFIX),
@@ -198,6 +208,7 @@ async fn world() -> World {
         scalapay: scalapay.url().to_owned(),
         bpc: bpc.url(),
         paymentz: paymentz.url.clone(),
+        unicredit: format!("{}{}", unicredit.url, pgm_mocks::unicredit::SERVICES),
     };
     let settings = provider_settings(&urls);
     let dir = tempfile::tempdir().unwrap();
@@ -214,6 +225,7 @@ async fn world() -> World {
         _satispay: satispay,
         _gestpay: gestpay,
         _paymentz: paymentz,
+        _unicredit: unicredit,
         pgm,
         registry,
         _dir: dir,

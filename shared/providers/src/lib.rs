@@ -11,6 +11,7 @@ pub mod sandbox;
 pub mod satispay;
 pub mod scalapay;
 pub mod stripe;
+pub mod unicredit;
 
 pub use port::*;
 pub use registry::{ProviderDeps, Registry};

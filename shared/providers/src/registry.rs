@@ -71,6 +71,7 @@ impl Registry {
                 "scalapay" => Arc::new(crate::scalapay::Scalapay::from_env(env, deps)?),
                 "bpc" => Arc::new(crate::bpc::Bpc::from_env(env, deps)?),
                 "paymentz" => Arc::new(crate::paymentz::Paymentz::from_env(env, deps)?),
+                "unicredit" => Arc::new(crate::unicredit::Unicredit::from_env(env, deps)?),
                 "" => continue,
                 known if KNOWN_PROVIDERS.contains(&known) => {
                     return Err(ConfigError::new(

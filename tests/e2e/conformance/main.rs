@@ -22,6 +22,8 @@ mod satispay_driver;
 mod scalapay_driver;
 #[path = "stripe.rs"]
 mod stripe_driver;
+#[path = "unicredit.rs"]
+mod unicredit_driver;
 
 /// Instantiates every case for one provider, as `<provider>::<case>`.
 macro_rules! conformance {
@@ -65,3 +67,4 @@ conformance!(scalapay, crate::scalapay_driver::start);
 conformance!(stripe, crate::stripe_driver::start);
 conformance!(bpc, crate::bpc_driver::start);
 conformance!(paymentz, crate::paymentz_driver::start);
+conformance!(unicredit, crate::unicredit_driver::start);

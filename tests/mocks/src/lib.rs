@@ -13,5 +13,6 @@ pub mod satispay;
 pub mod scalapay;
 mod server;
 pub mod stripe;
+pub mod unicredit;
 
 pub use server::{with_faults, Fault, Faults, MockServer};

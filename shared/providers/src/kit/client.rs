@@ -156,6 +156,12 @@ impl<D: Dialect> Request<'_, D> {
         self
     }
 
+    /// A body already encoded by the adapter (a SOAP envelope, say), sent as `content_type`.
+    pub fn body(mut self, content_type: &'static str, bytes: impl Into<Vec<u8>>) -> Self {
+        self.body = Some((content_type, bytes.into()));
+        self
+    }
+
     /// Lets this request take `extra` longer than the provider's timeout (a long poll).
     pub fn wait_longer(mut self, extra: Duration) -> Self {
         self.extra_wait = extra;
