@@ -14,6 +14,7 @@ use pgm_e2e::TestServer;
 use pgm_mocks::axerve::AxerveMock;
 use pgm_mocks::satispay::{SatispayMock, TEST_KEY_ID, TEST_PRIVATE_KEY_PEM};
 use pgm_mocks::scalapay::{ScalapayMock, SANDBOX_API_KEY};
+use pgm_mocks::soisy::{SoisyMock, SANDBOX_PARTNER_KEY, SANDBOX_SHOP_ID};
 use pgm_mocks::stripe::{StripeMock, TEST_SECRET_KEY};
 use pgm_mocks::MockServer;
 use pgm_providers::registry::KNOWN_PROVIDERS;
@@ -34,6 +35,7 @@ struct BaseUrls {
     satispay: String,
     gestpay: String,
     scalapay: String,
+    soisy: String,
 }
 
 impl BaseUrls {
@@ -43,7 +45,8 @@ impl BaseUrls {
             stripe: nowhere.clone(),
             satispay: nowhere.clone(),
             gestpay: nowhere.clone(),
-            scalapay: nowhere,
+            scalapay: nowhere.clone(),
+            soisy: nowhere,
         }
     }
 }
@@ -68,6 +71,9 @@ fn provider_settings(urls: &BaseUrls) -> Vec<(&'static str, String)> {
             "SCALAPAY_FAILURE_REDIRECT_URL",
             "https://shop.example/ko".into(),
         ),
+        ("SOISY_BASE_URL", urls.soisy.clone()),
+        ("SOISY_SHOP_ID", SANDBOX_SHOP_ID.into()),
+        ("SOISY_PARTNER_KEY", SANDBOX_PARTNER_KEY.into()),
         ("STRIPE_BASE_URL", urls.stripe.clone()),
         ("STRIPE_PRIVATE_KEY", TEST_SECRET_KEY.into()),
         ("STRIPE_WEBHOOK_SECRET", "whsec_matrix".into()),
@@ -161,6 +167,7 @@ struct World {
     _scalapay: ScalapayMock,
     _satispay: MockServer,
     _gestpay: MockServer,
+    _soisy: MockServer,
     pgm: TestServer,
     registry: Registry,
     _dir: tempfile::TempDir,
@@ -171,11 +178,13 @@ async fn world() -> World {
     let scalapay = ScalapayMock::start().await;
     let satispay = MockServer::start(SatispayMock::with_test_key().router()).await;
     let gestpay = MockServer::start(AxerveMock::new(GESTPAY_SHOP, GESTPAY_KEY).router()).await;
+    let soisy = MockServer::start(SoisyMock::default().router()).await;
     let urls = BaseUrls {
         stripe: stripe.url().to_owned(),
         satispay: format!("{}{}", satispay.url, pgm_mocks::satispay::API_PREFIX),
         gestpay: format!("{}{}", gestpay.url, pgm_mocks::axerve::API_PREFIX),
         scalapay: scalapay.url().to_owned(),
+        soisy: soisy.url.clone(),
     };
     let settings = provider_settings(&urls);
     let dir = tempfile::tempdir().unwrap();
@@ -190,6 +199,7 @@ async fn world() -> World {
         _scalapay: scalapay,
         _satispay: satispay,
         _gestpay: gestpay,
+        _soisy: soisy,
         pgm,
         registry,
         _dir: dir,
