@@ -148,7 +148,6 @@ async fn bad_provider_data_is_refused_before_soisy_is_asked() {
         (json!({"instalments": "6"}), "providerData.instalments"),
         (json!({"postalCode": "201"}), "providerData.postalCode"),
         (json!({"province": "mi"}), "providerData.province"),
-        (json!({"color": "red"}), "providerData.color"),
     ] {
         let err = s
             .provider

@@ -116,15 +116,8 @@ pub fn order_form(
             .ok_or_else(|| invalid("providerData.zeroInterestRate", "must be true or false"))?;
         form.insert("zeroInterestRate", on.to_string());
     }
-    let known = |k: &str| {
-        matches!(k, "instalments" | "zeroInterestRate") || BUYER_FIELDS.iter().any(|(f, _)| *f == k)
-    };
-    if let Some(unknown) = data.keys().find(|k| !known(k)) {
-        return Err(invalid(
-            &format!("providerData.{unknown}"),
-            "is not a field Soisy's order takes",
-        ));
-    }
+    // Other keys are left alone: a merchant may send one providerData to several providers
+    // (Scalapay's consumer and shipping, say); Soisy gets only the fields it documents.
     Ok(form.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
