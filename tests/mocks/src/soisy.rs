@@ -99,12 +99,15 @@ impl Default for SoisyMock {
     }
 }
 
-fn error(status: StatusCode, field: Option<&str>, message: &str) -> Response {
+/// An error answer, boxed: handlers pass it up through `Result`s.
+type Refused = Box<Response>;
+
+fn error(status: StatusCode, field: Option<&str>, message: &str) -> Refused {
     let body = match field {
         Some(field) => json!({"errors": {field: [message]}}),
         None => json!({"error": message}),
     };
-    (status, Json(body)).into_response()
+    Box::new((status, Json(body)).into_response())
 }
 
 impl SoisyMock {
@@ -207,7 +210,7 @@ impl SoisyMock {
         path_and_query: String,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<(), Response> {
+    ) -> Result<(), Refused> {
         let header = |n: &str| {
             headers
                 .get(n)
@@ -238,7 +241,7 @@ impl SoisyMock {
 }
 
 /// The body's fields, from a form (as Soisy's plugins send) or JSON.
-fn fields(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, Response> {
+fn fields(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, Refused> {
     let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -270,7 +273,7 @@ fn text(fields: &Map<String, Value>, key: &str) -> Option<String> {
 }
 
 /// The documented formats of the create-order fields.
-fn validate(f: &Map<String, Value>, limits: Option<(i64, i64)>) -> Result<(), Response> {
+fn validate(f: &Map<String, Value>, limits: Option<(i64, i64)>) -> Result<(), Refused> {
     let bad = |field: &str, why: &str| Err(error(StatusCode::BAD_REQUEST, Some(field), why));
     let exactly = |key: &str, n: usize, ok: fn(u8) -> bool| {
         text(f, key).is_none_or(|v| v.len() == n && v.bytes().all(ok))
@@ -320,15 +323,15 @@ async fn create(
 ) -> Response {
     let path = format!("/api/shops/{shop}/orders");
     if let Err(e) = mock.admit("POST", &shop, path, &headers, &body) {
-        return e;
+        return *e;
     }
     let f = match fields(&headers, &body) {
         Ok(f) => f,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let limits = mock.inner.lock().unwrap().limits;
     if let Err(e) = validate(&f, limits) {
-        return e;
+        return *e;
     }
     let token: String = rand::rng()
         .sample_iter(rand::distr::Alphanumeric)
@@ -359,10 +362,10 @@ async fn fetch(
 ) -> Response {
     let path = format!("/api/shops/{shop}/orders/{token}");
     if let Err(e) = mock.admit("GET", &shop, path, &headers, b"") {
-        return e;
+        return *e;
     }
     let Some(o) = mock.order(&token) else {
-        return error(StatusCode::NOT_FOUND, None, "Order not found");
+        return *error(StatusCode::NOT_FOUND, None, "Order not found");
     };
     let disbursed = (o.status == "disbursed").then_some("2026-01-15T10:00:00+01:00");
     Json(json!({
@@ -395,11 +398,11 @@ async fn list(
         path = format!("{path}?{q}");
     }
     if let Err(e) = mock.admit("GET", &shop, path, &headers, b"") {
-        return e;
+        return *e;
     }
     let accept = headers.get("accept").and_then(|v| v.to_str().ok());
     if accept != Some("text/csv") {
-        return error(StatusCode::BAD_REQUEST, None, "Invalid HTTP Accept header");
+        return *error(StatusCode::BAD_REQUEST, None, "Invalid HTTP Accept header");
     }
     if let Some(day) = query.get("fromCreatedAt") {
         let ok = day.len() == 10
@@ -409,7 +412,7 @@ async fn list(
             )
             .is_ok();
         if !ok {
-            return error(
+            return *error(
                 StatusCode::BAD_REQUEST,
                 Some("fromCreatedAt"),
                 "must be yyyy-mm-dd",

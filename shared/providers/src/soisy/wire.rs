@@ -218,8 +218,7 @@ pub fn token_in_csv(csv: &str, reference: &str) -> Option<String> {
     let (token, order_ref) = (column("soisyOrderReference")?, column("orderReference")?);
     rows.filter(|row| row.get(order_ref).map(String::as_str) == Some(reference))
         .filter_map(|row| row.get(token).cloned())
-        .filter(|t| !t.is_empty())
-        .last()
+        .rfind(|t| !t.is_empty())
 }
 
 /// RFC 4180 rows: quoted fields may hold commas, quotes (doubled) and line breaks.
