@@ -16,6 +16,7 @@ use pgm_mocks::bpc::BpcMock;
 use pgm_mocks::paymentz::{PaymentzMock, CARD_OK};
 use pgm_mocks::satispay::{SatispayMock, TEST_KEY_ID, TEST_PRIVATE_KEY_PEM};
 use pgm_mocks::scalapay::{ScalapayMock, SANDBOX_API_KEY};
+use pgm_mocks::soisy::{SoisyMock, SANDBOX_PARTNER_KEY, SANDBOX_SHOP_ID};
 use pgm_mocks::stripe::{StripeMock, TEST_SECRET_KEY};
 use pgm_mocks::MockServer;
 use pgm_providers::registry::KNOWN_PROVIDERS;
@@ -40,6 +41,7 @@ struct BaseUrls {
     bpc: String,
     paymentz: String,
     unicredit: String,
+    soisy: String,
 }
 
 impl BaseUrls {
@@ -52,7 +54,8 @@ impl BaseUrls {
             scalapay: nowhere.clone(),
             bpc: nowhere.clone(),
             paymentz: nowhere.clone(),
-            unicredit: nowhere,
+            unicredit: nowhere.clone(),
+            soisy: nowhere,
         }
     }
 }
@@ -77,6 +80,9 @@ fn provider_settings(urls: &BaseUrls) -> Vec<(&'static str, String)> {
             "SCALAPAY_FAILURE_REDIRECT_URL",
             "https://shop.example/ko".into(),
         ),
+        ("SOISY_BASE_URL", urls.soisy.clone()),
+        ("SOISY_SHOP_ID", SANDBOX_SHOP_ID.into()),
+        ("SOISY_PARTNER_KEY", SANDBOX_PARTNER_KEY.into()),
         ("STRIPE_BASE_URL", urls.stripe.clone()),
         ("STRIPE_PRIVATE_KEY", TEST_SECRET_KEY.into()),
         ("STRIPE_WEBHOOK_SECRET", "whsec_matrix".into()),
@@ -184,6 +190,7 @@ struct World {
     _gestpay: MockServer,
     _paymentz: MockServer,
     _unicredit: MockServer,
+    _soisy: MockServer,
     pgm: TestServer,
     registry: Registry,
     _dir: tempfile::TempDir,
@@ -201,6 +208,7 @@ async fn world() -> World {
         pgm_mocks::unicredit::UnicreditMock::new("UNI_ECOM", "UNI_TESTKEY").router(),
     )
     .await;
+    let soisy = MockServer::start(SoisyMock::default().router()).await;
     let urls = BaseUrls {
         stripe: stripe.url().to_owned(),
         satispay: format!("{}{}", satispay.url, pgm_mocks::satispay::API_PREFIX),
@@ -209,6 +217,7 @@ async fn world() -> World {
         bpc: bpc.url(),
         paymentz: paymentz.url.clone(),
         unicredit: format!("{}{}", unicredit.url, pgm_mocks::unicredit::SERVICES),
+        soisy: soisy.url.clone(),
     };
     let settings = provider_settings(&urls);
     let dir = tempfile::tempdir().unwrap();
@@ -226,6 +235,7 @@ async fn world() -> World {
         _gestpay: gestpay,
         _paymentz: paymentz,
         _unicredit: unicredit,
+        _soisy: soisy,
         pgm,
         registry,
         _dir: dir,

@@ -10,6 +10,7 @@ pub mod registry;
 pub mod sandbox;
 pub mod satispay;
 pub mod scalapay;
+pub mod soisy;
 pub mod stripe;
 pub mod unicredit;
 

@@ -72,6 +72,7 @@ impl Registry {
                 "bpc" => Arc::new(crate::bpc::Bpc::from_env(env, deps)?),
                 "paymentz" => Arc::new(crate::paymentz::Paymentz::from_env(env, deps)?),
                 "unicredit" => Arc::new(crate::unicredit::Unicredit::from_env(env, deps)?),
+                "soisy" => Arc::new(crate::soisy::Soisy::from_env(env, deps)?),
                 "" => continue,
                 known if KNOWN_PROVIDERS.contains(&known) => {
                     return Err(ConfigError::new(

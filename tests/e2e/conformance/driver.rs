@@ -83,8 +83,21 @@ impl Delivery {
         }
     }
 
+    /// A form POST (`application/x-www-form-urlencoded`), as Soisy's callbacks are.
+    pub fn post_form(url: String, body: String) -> Delivery {
+        Delivery {
+            post: true,
+            url,
+            headers: vec![("content-type", "application/x-www-form-urlencoded".into())],
+            body,
+        }
+    }
+
     pub async fn send(&self, pgm: &TestServer) -> Answer {
-        let mut request = if self.post {
+        let typed = self.headers.iter().any(|(n, _)| *n == "content-type");
+        let mut request = if self.post && typed {
+            pgm.client.post(&self.url).body(self.body.clone())
+        } else if self.post {
             pgm.client
                 .post(&self.url)
                 .header("content-type", "application/json")

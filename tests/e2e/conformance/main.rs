@@ -20,6 +20,8 @@ mod sandbox_driver;
 mod satispay_driver;
 #[path = "scalapay.rs"]
 mod scalapay_driver;
+#[path = "soisy.rs"]
+mod soisy_driver;
 #[path = "stripe.rs"]
 mod stripe_driver;
 #[path = "unicredit.rs"]
@@ -64,6 +66,7 @@ conformance!(sandbox, crate::sandbox_driver::start);
 conformance!(gestpay, crate::gestpay_driver::start);
 conformance!(satispay, crate::satispay_driver::start);
 conformance!(scalapay, crate::scalapay_driver::start);
+conformance!(soisy, crate::soisy_driver::start);
 conformance!(stripe, crate::stripe_driver::start);
 conformance!(bpc, crate::bpc_driver::start);
 conformance!(paymentz, crate::paymentz_driver::start);

@@ -12,6 +12,7 @@ pub mod sandbox_page;
 pub mod satispay;
 pub mod scalapay;
 mod server;
+pub mod soisy;
 pub mod stripe;
 pub mod unicredit;
 

@@ -192,8 +192,12 @@ impl<D: Dialect> Request<'_, D> {
         let mut request = client
             .http
             .request(self.method.clone(), url.clone())
-            .timeout(client.settings.timeout + self.extra_wait)
-            .header(ACCEPT, "application/json");
+            .timeout(client.settings.timeout + self.extra_wait);
+        // JSON unless the request asks for another format (Soisy lists orders only as CSV):
+        // two Accept headers would leave the provider to pick one.
+        if !self.headers.iter().any(|(name, _)| name == ACCEPT) {
+            request = request.header(ACCEPT, "application/json");
+        }
         request = match &client.auth {
             Auth::Bearer(secret) => request.bearer_auth(secret.expose()),
             Auth::Scheme(scheme, secret) => {
