@@ -5,6 +5,7 @@ pub mod gestpay;
 pub mod kit;
 mod port;
 pub mod registry;
+pub mod safecharge;
 pub mod sandbox;
 pub mod satispay;
 pub mod scalapay;

@@ -69,6 +69,7 @@ impl Registry {
                 "satispay" => Arc::new(crate::satispay::Satispay::from_env(env, deps)?),
                 "stripe" => Arc::new(crate::stripe::Stripe::from_env(env, deps)?),
                 "scalapay" => Arc::new(crate::scalapay::Scalapay::from_env(env, deps)?),
+                "safecharge" => Arc::new(crate::safecharge::Safecharge::from_env(env, deps)?),
                 "" => continue,
                 known if KNOWN_PROVIDERS.contains(&known) => {
                     return Err(ConfigError::new(
