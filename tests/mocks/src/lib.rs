@@ -6,6 +6,7 @@
 pub mod axerve;
 pub mod lambda_events;
 pub mod moto;
+pub mod safecharge;
 pub mod satispay;
 pub mod scalapay;
 mod server;
