@@ -455,8 +455,10 @@ mod reqwest_lite {
 }
 
 async fn dispatch(State(books): State<Arc<Mutex<Books>>>, uri: Uri, body: Bytes) -> Response {
-    let Some(method) = uri
-        .path()
+    // Nuvei's Node SDK asks for `/ppp//api/v1/<method>.do` (its resolver joins "/ppp/" and
+    // "/api/v1/"), which Nuvei's servers take: empty path segments are collapsed here too.
+    let path = uri.path().replace("//", "/");
+    let Some(method) = path
         .strip_prefix("/ppp/api/v1/")
         .and_then(|m| m.strip_suffix(".do"))
     else {
