@@ -522,10 +522,8 @@ fn authenticate(books: &mut Books, method: &str, body: &Map<String, Value>) -> R
         return Err(error(1021, "Invalid timestamp"));
     }
     if let Some(amount) = body.get("amount") {
-        if !amount
-            .as_str()
-            .is_some_and(|a| minor(a).is_some_and(|m| m > 0))
-        {
+        let positive = amount.as_str().and_then(minor).is_some_and(|m| m > 0);
+        if !positive {
             return Err(error(1040, "Invalid or missing amount"));
         }
     }
