@@ -199,8 +199,15 @@ def check_environment(template: dict) -> None:
                 problem(f"the notifier keeps provider settings {kept} (override them with AWS::NoValue)")
             if "PGM_PUBLIC_URL" in env:
                 problem("the notifier needs no PGM_PUBLIC_URL")
-        elif "PGM_PUBLIC_URL" not in env:
-            problem(f"{logical_id} has no PGM_PUBLIC_URL")
+        elif env.get("PGM_PUBLIC_URL") != {"Ref": "PublicUrl"}:
+            # From configuration only: a URL built from a request's Host header could send
+            # the sandbox's signed callbacks, or a buyer, to a host the caller chose.
+            problem(f"{logical_id}: PGM_PUBLIC_URL must be the PublicUrl parameter")
+    public_url = template["Parameters"]["PublicUrl"]
+    if "Default" in public_url:
+        problem("the PublicUrl parameter must have no default (deploys must set it)")
+    if re.fullmatch(public_url.get("AllowedPattern", ""), ""):
+        problem("the PublicUrl parameter's pattern must refuse an empty value")
         if logical_id != "NotifierFunction" and "PAYMENT_CALLBACK_SECRET" in env:
             problem(f"{logical_id} needs no PAYMENT_CALLBACK_SECRET")
 
@@ -264,7 +271,7 @@ def check_translation(template: dict) -> None:
     lint = Path(sys.executable).parent / "cfn-lint"
     for auth, extra in [("IAM", {}), ("JWT", {"JwtIssuer": "https://issuer.example", "JwtAudience": "pgm"}),
                         ("NONE", {})]:
-        cfn = translated(template, {"ApiAuth": auth, **extra})
+        cfn = translated(template, {"ApiAuth": auth, "PublicUrl": "https://pgm.example", **extra})
         if cfn is None:
             continue
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as out:

@@ -152,14 +152,8 @@ async fn a_stale_3ds_tab_cannot_contradict_the_decision() {
     assert_eq!(browser.title().await.unwrap(), "Sandbox 3-D Secure");
 
     // Meanwhile, in another tab, the buyer approves.
-    let approved = pgm
-        .client
-        .post(url)
-        .form(&[("decision", "approve")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(approved.status(), 200);
+    let approved = pgm.decide_3ds(url, "approve").await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
     assert_eq!(pgm.status_of("br-stale").await["status"], "ACCEPTED");
 
     // Then declines in the stale tab.

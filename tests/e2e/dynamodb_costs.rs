@@ -61,9 +61,21 @@ async fn requests_per_operation_on_the_happy_path() {
         .strip_prefix(&callback_url.url)
         .expect("on the callback URL")
         .to_owned();
+    // The page itself (a ledger read) is not part of the counted flow: the buyer opened it.
+    let shown = callback_fn
+        .invoke(&function_url_event(
+            &HttpRequest::get(&page),
+            callback_url.host(),
+        ))
+        .await;
+    assert_eq!(shown.status, 200, "{}", shown.text());
+    counter.take();
     let approved = callback_fn
         .invoke(&function_url_event(
-            &HttpRequest::post_form(&page, "decision=approve"),
+            &HttpRequest::post_form(
+                &page,
+                &pgm_mocks::sandbox_page::decision_form(&shown.text(), "approve"),
+            ),
             callback_url.host(),
         ))
         .await;

@@ -86,7 +86,10 @@ async fn pay_3ds_callback_notifier_and_status_through_lambda_events() {
     // sandbox then sends its signed callback to PGM_PUBLIC_URL: the same Function URL.
     let approved = callback_fn
         .invoke(&function_url_event(
-            &HttpRequest::post_form(&page_path, "decision=approve"),
+            &HttpRequest::post_form(
+                &page_path,
+                &pgm_mocks::sandbox_page::decision_form(&page.text(), "approve"),
+            ),
             callback_url.host(),
         ))
         .await;

@@ -23,14 +23,8 @@ async fn pgm_local_on_dynamodb_and_sqs_notifies_through_the_queue() {
 
     let paid = pgm.pay("local-aws-1", "7.00", "tok_3ds").await.json();
     let redirect = paid["redirectToUrl"].as_str().expect("redirect").to_owned();
-    let approved = pgm
-        .client
-        .post(redirect)
-        .form(&[("decision", "approve")])
-        .send()
-        .await
-        .expect("the 3DS page answers");
-    assert_eq!(approved.status(), 200);
+    let approved = pgm.decide_3ds(&redirect, "approve").await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
     assert!(
         eventually(Duration::from_secs(15), || async {
             receiver.for_payment("local-aws-1").len() == 1

@@ -10,14 +10,8 @@ const SECRET: &str = "whsec_merchant_notifications";
 async fn approve_3ds(pgm: &TestServer, id: &str) {
     let pay = pgm.pay(id, "42.00", "tok_3ds").await.json();
     let url = pay["redirectToUrl"].as_str().expect("redirect").to_owned();
-    let answer = pgm
-        .client
-        .post(url)
-        .form(&[("decision", "approve")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
+    let answer = pgm.decide_3ds(&url, "approve").await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
 }
 
 #[tokio::test]

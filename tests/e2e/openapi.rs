@@ -898,8 +898,23 @@ async fn every_operation_answers_as_documented() {
     let page_path = format!("/sandbox/3ds/{three_ds_id}");
     let page = api.get(THREE_DS, &page_path).await;
     assert!(page.text.contains("id=\"approve\""), "{}", page.text);
-    let form =
-        |r: reqwest::RequestBuilder, decision: &str| r.form(&[("decision", decision.to_owned())]);
+    let token = pgm_mocks::sandbox_page::page_token(&page.text)
+        .expect("the page's token")
+        .to_owned();
+    let form_with = |r: reqwest::RequestBuilder, decision: &str, token: &str| {
+        r.form(&[
+            ("decision", decision.to_owned()),
+            ("pageToken", token.to_owned()),
+        ])
+    };
+    let form = |r: reqwest::RequestBuilder, decision: &str| form_with(r, decision, &token);
+    assert_eq!(
+        api.call("POST", THREE_DS, &page_path, |r| r
+            .form(&[("decision", "approve")]))
+            .await
+            .status,
+        403
+    );
     assert_eq!(
         api.call("POST", THREE_DS, &page_path, |r| form(r, "maybe"))
             .await
@@ -915,10 +930,10 @@ async fn every_operation_answers_as_documented() {
     assert_eq!(
         api.call("POST", THREE_DS, &page_path, |r| r
             .header("content-type", "application/x-www-form-urlencoded")
-            .body("verdict=yes"))
+            .body(format!("verdict=yes&pageToken={token}")))
             .await
             .status,
-        422
+        400
     );
     let decided = api
         .call("POST", THREE_DS, &page_path, |r| form(r, "approve"))
@@ -943,7 +958,8 @@ async fn every_operation_answers_as_documented() {
         ))
         .await
         .status,
-        404
+        403,
+        "another page's token is refused before anything is looked up"
     );
     let redirecting = json!({"amount": "5.00", "shopTransactionID": "o-3ds-r", "creditCardToken": "tok_3ds",
         "successRedirect": "https://shop.example/ok", "failureRedirect": "https://shop.example/ko"});
@@ -952,8 +968,14 @@ async fn every_operation_answers_as_documented() {
         .unwrap()
         .to_owned();
     let redirect_path = redirect_url.strip_prefix(&api.pgm.url).unwrap().to_owned();
+    let redirect_page = api.get(THREE_DS, &redirect_path).await;
+    let redirect_token = pgm_mocks::sandbox_page::page_token(&redirect_page.text)
+        .expect("the page's token")
+        .to_owned();
     let declined = api
-        .call("POST", THREE_DS, &redirect_path, |r| form(r, "decline"))
+        .call("POST", THREE_DS, &redirect_path, |r| {
+            form_with(r, "decline", &redirect_token)
+        })
         .await;
     assert_eq!(
         (declined.status, declined.header("location")),

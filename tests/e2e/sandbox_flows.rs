@@ -114,14 +114,16 @@ async fn three_ds_decided_on_the_hosted_page_completes_through_a_signed_callback
             "{page}"
         );
         assert!(page.contains("12.00 EUR"));
-        // Submit the form the way the browser does.
-        let result = pgm
-            .client
-            .post(&page_url)
-            .form(&[("decision", decision)])
-            .send()
-            .await
-            .unwrap();
+        // Submit the form the way the browser does, with the page's own token.
+        let form = pgm_mocks::sandbox_page::decision_form(&page, decision);
+        let submit = || {
+            pgm.client
+                .post(&page_url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form.clone())
+                .send()
+        };
+        let result = submit().await.unwrap();
         assert_eq!(result.status(), 200);
         assert_eq!(pgm.status_of(id).await["status"], status);
         assert!(
@@ -131,13 +133,8 @@ async fn three_ds_decided_on_the_hosted_page_completes_through_a_signed_callback
             .await
         );
         assert_eq!(receiver.for_payment(id)[0].body["isSuccessful"], successful);
-        // Deciding again changes nothing.
-        pgm.client
-            .post(&page_url)
-            .form(&[("decision", "approve")])
-            .send()
-            .await
-            .unwrap();
+        // Deciding again (the same form, its token used) changes nothing.
+        submit().await.unwrap();
         assert_eq!(pgm.status_of(id).await["status"], status);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -207,6 +204,43 @@ async fn forged_or_stale_callbacks_are_refused_and_change_nothing() {
     // A signed callback about a payment we do not know is a 404, not a 5xx.
     let (sig, body) = signed_post_callback("sbx_nope", "nope", "CAPTURED", SANDBOX_SECRET, now);
     post(sig, body).await.problem(404, "PAYMENT_NOT_FOUND");
+}
+
+/// `captureMethod: "manual"` holds for every token: approved at once, after 3DS, or when a
+/// pending charge settles, the payment is authorised only, and `/confirm` captures it.
+#[tokio::test]
+async fn manual_capture_holds_for_every_token() {
+    let pgm = TestServer::start(&[]).await;
+    for (id, token) in [
+        ("t-man-ok", "tok_ok"),
+        ("t-man-3ds", "tok_3ds"),
+        ("t-man-pending", "tok_pending"),
+    ] {
+        let body = json!({"amount": "10.00", "shopTransactionID": id, "creditCardToken": token,
+                          "providerData": {"captureMethod": "manual"}});
+        let pay = pgm.post("/sandbox/credit-cards/pay", &body).await.json();
+        if let Some(page) = pay["redirectToUrl"].as_str() {
+            assert_eq!(pgm.decide_3ds(page, "approve").await.status, 200);
+        }
+        let checked = pgm
+            .get(&format!("/sandbox/check?shopTransactionId={id}"))
+            .await
+            .json();
+        assert_eq!(checked["state"], "AUTHORIZED", "{token}: {checked}");
+        assert_eq!(checked["capturedAmount"], "0.00", "{token}: {checked}");
+        let books = pgm.sandbox_charges(id).await;
+        assert_eq!(books[0]["status"], "AUTHORIZED", "{token}");
+        let confirm = pgm
+            .post(
+                "/sandbox/credit-cards/confirm",
+                &json!({"shopTransactionID": id, "amount": "10.00"}),
+            )
+            .await;
+        assert_eq!(confirm.status, 200, "{token}: {}", confirm.text);
+        let captured = pgm.status_of(id).await;
+        assert_eq!(captured["state"], "CAPTURED", "{token}: {captured}");
+        assert_eq!(captured["capturedAmount"], "10.00", "{token}");
+    }
 }
 
 #[tokio::test]

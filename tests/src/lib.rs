@@ -150,6 +150,21 @@ impl TestServer {
         .await
     }
 
+    /// The buyer on the hosted 3DS page at `page_url`: opens it and presses Approve
+    /// (`approve`) or Decline (`decline`), as a browser would (the form's page token included).
+    pub async fn decide_3ds(&self, page_url: &str, decision: &str) -> Answer {
+        let page = self.send(self.client.get(page_url)).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let form = pgm_mocks::sandbox_page::decision_form(&page.text, decision);
+        self.send(
+            self.client
+                .post(page_url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form),
+        )
+        .await
+    }
+
     pub async fn get(&self, path: &str) -> Answer {
         self.send(self.client.get(format!("{}{path}", self.url)))
             .await
@@ -208,11 +223,15 @@ impl TestServer {
         answer.json()
     }
 
-    /// The sandbox's own books for a merchant reference (what the PSP charged and refunded).
+    /// The sandbox's own books for a merchant reference (what the PSP charged and refunded),
+    /// asked as the merchant (with `PGM_API_KEY` when the server has one).
     pub async fn sandbox_charges(&self, reference: &str) -> Vec<Value> {
-        let answer = self
-            .get(&format!("/sandbox/charges?reference={reference}"))
-            .await;
+        let url = format!("{}/sandbox/charges?reference={reference}", self.url);
+        let mut request = self.client.get(url);
+        if let Some(key) = self.env.get("PGM_API_KEY") {
+            request = request.bearer_auth(key);
+        }
+        let answer = self.send(request).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
         answer.json().as_array().cloned().expect("a list")
     }

@@ -110,7 +110,18 @@ pub async fn run(bench: &Bench) -> Result<super::Report, String> {
         .and_then(|url| url.strip_prefix(&function_url.url))
         .ok_or("the 3DS page is not on the callback function's URL")?
         .to_owned();
-    let approve = HttpRequest::post_form(&page_path, "decision=approve");
+    // The buyer opens the page first (its form carries the page's token); that read is not
+    // part of the Approve row.
+    let shown = http(
+        &page,
+        &events::function_url(&HttpRequest::get(&page_path), function_url.host()),
+        |a| a.status == 200,
+    )
+    .await?;
+    page.aws.take();
+    page.aws.take_provider();
+    let form = pgm_mocks::sandbox_page::decision_form(&shown.text, "approve");
+    let approve = HttpRequest::post_form(&page_path, &form);
     http(
         &page,
         &events::function_url(&approve, function_url.host()),

@@ -4,8 +4,9 @@
 //! in-process. The binary and the end-to-end tests both start it through [`start`].
 
 mod config;
+mod serve;
 
-pub use config::LocalConfig;
+pub use config::{LocalConfig, Timeouts};
 pub use pgm_runtime::{BuildError, Config, Pgm};
 
 use pgm_core::{ConfigError, Env};
@@ -75,11 +76,7 @@ pub async fn start_with(
     })?;
     let background = pgm.spawn_workers();
     let router = pgm.router();
-    let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
+    let server = tokio::spawn(serve::serve(listener, router, local.timeouts));
     Ok(Running {
         addr,
         providers: pgm.providers(),

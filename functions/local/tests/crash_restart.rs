@@ -81,9 +81,19 @@ async fn sigkill_loses_neither_payments_nor_pending_notifications() {
     )
     .await;
     let page = three_ds["redirectToUrl"].as_str().unwrap().to_owned();
+    // The buyer opens the page and presses Approve (the form carries the page's token).
+    let html = client
+        .get(&page)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     client
         .post(page)
-        .form(&[("decision", "approve")])
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(pgm_mocks::sandbox_page::decision_form(&html, "approve"))
         .send()
         .await
         .unwrap();

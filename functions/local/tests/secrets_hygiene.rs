@@ -91,9 +91,18 @@ async fn no_secret_reaches_a_log_line_or_a_response_body() {
         .unwrap()
         .to_owned();
     bodies.push((200, three_ds));
+    let html = client
+        .get(&page)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let decided = client
         .post(&page)
-        .form(&[("decision", "approve")])
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(pgm_mocks::sandbox_page::decision_form(&html, "approve"))
         .send()
         .await
         .unwrap();

@@ -43,13 +43,9 @@ async fn inspect_redrive_and_reconcile_on_the_embedded_store() {
     .await;
     let paid = pgm.pay("ops-1", "9.90", "tok_3ds").await.json();
     let approved = pgm
-        .client
-        .post(paid["redirectToUrl"].as_str().expect("redirect"))
-        .form(&[("decision", "approve")])
-        .send()
-        .await
-        .expect("approve");
-    assert_eq!(approved.status(), 200);
+        .decide_3ds(paid["redirectToUrl"].as_str().expect("redirect"), "approve")
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
     assert!(
         eventually(Duration::from_secs(5), || async {
             receiver.for_payment("ops-1").len() == 2

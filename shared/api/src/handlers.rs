@@ -14,7 +14,7 @@ use pgm_core::wire::{
     AmendRequest, LookupQuery, PayRequest, SessionOpenRequest, SessionRequest, StatusResponse,
 };
 use pgm_providers::registry::canonical_name;
-use pgm_providers::CallbackRequest;
+use pgm_providers::{CallbackRequest, Operation};
 use serde_json::{json, Value};
 
 type Answer = Result<ReplyResponse, ProblemResponse>;
@@ -36,20 +36,38 @@ fn provider_and_method(segments: &[String]) -> (&str, Option<&str>) {
     )
 }
 
+/// The route's provider (and method) must exist and serve `op` before its body is read: an
+/// unknown provider is a 404, not a complaint about a field that provider may not even have.
+fn body_for<T: serde::de::DeserializeOwned>(
+    app: &App,
+    segments: &[String],
+    op: Operation,
+    body: &JsonBody<T>,
+) -> Result<T, ProblemResponse> {
+    let (provider, method) = provider_and_method(segments);
+    app.provider(provider, method, op)?;
+    body.parse()
+}
+
 async fn pay_route(
     app: App,
     segments: Vec<String>,
     body: JsonBody<PayRequest>,
     recurrent: bool,
 ) -> Answer {
-    let operation = if recurrent { "pay/recurrent" } else { "pay" };
+    let (operation, op) = if recurrent {
+        ("pay/recurrent", Operation::PayRecurrent)
+    } else {
+        ("pay", Operation::Pay)
+    };
     let hash = request_hash(operation, &segments, &body.json);
+    let request = body_for(&app, &segments, op, &body)?;
     let (provider, method) = provider_and_method(&segments);
     let reply = app
         .pay(
             provider,
             method.unwrap_or_default(),
-            body.value,
+            request,
             recurrent,
             &hash,
         )
@@ -81,7 +99,9 @@ pub async fn confirm(
 ) -> Answer {
     let key = idempotency_key(&headers)?;
     let hash = request_hash("confirm", &s, &body.json);
-    let cmd = body.value.validate().map_err(pgm_app::AppError::from)?;
+    let cmd = body_for(&app, &s, Operation::Confirm, &body)?
+        .validate()
+        .map_err(pgm_app::AppError::from)?;
     let (provider, method) = provider_and_method(&s);
     Ok(ReplyResponse(
         app.confirm(provider, method, cmd, key.as_deref(), &hash, Route::Payment)
@@ -97,7 +117,9 @@ pub async fn refund(
 ) -> Answer {
     let key = idempotency_key(&headers)?;
     let hash = request_hash("refund", &s, &body.json);
-    let cmd = body.value.validate().map_err(pgm_app::AppError::from)?;
+    let cmd = body_for(&app, &s, Operation::Refund, &body)?
+        .validate()
+        .map_err(pgm_app::AppError::from)?;
     let (provider, method) = provider_and_method(&s);
     Ok(ReplyResponse(
         app.refund(provider, method, cmd, key.as_deref(), &hash, Route::Payment)
@@ -137,8 +159,9 @@ pub async fn session_open(
     body: JsonBody<SessionOpenRequest>,
 ) -> Answer {
     let hash = request_hash("session/open", &s, &body.json);
+    let request = body_for(&app, &s, Operation::SessionOpen, &body)?;
     Ok(ReplyResponse(
-        app.session_open(provider_and_method(&s).0, body.value, &hash)
+        app.session_open(provider_and_method(&s).0, request, &hash)
             .await?,
     ))
 }
@@ -153,7 +176,15 @@ async fn session_route(
 ) -> Answer {
     let key = idempotency_key(headers)?;
     let hash = request_hash(operation, s, &body.json);
-    let cmd = body.value.validate().map_err(pgm_app::AppError::from)?;
+    let op = match operation {
+        "session/confirm" => Operation::SessionConfirm,
+        "session/refund" => Operation::SessionRefund,
+        "session/void" => Operation::SessionVoid,
+        _ => Operation::SessionCheck,
+    };
+    let cmd = body_for(app, s, op, &body)?
+        .validate()
+        .map_err(pgm_app::AppError::from)?;
     let provider = provider_and_method(s).0;
     let reply = match operation {
         "session/confirm" => {

@@ -6,6 +6,7 @@ mod extract;
 mod handlers;
 mod openapi;
 mod reply;
+mod strict_json;
 
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
@@ -170,6 +171,9 @@ fn routes(access: Access, operation: Operation) -> Option<Router<App>> {
 /// providers' hosted pages (the sandbox's 3DS page and books).
 pub fn operations_router(app: App, config: ApiConfig, operations: &[Operation]) -> Router {
     let mut router = Router::new();
+    let merchant_routes_served = operations
+        .iter()
+        .any(|&op| routes(Access::Merchant, op).is_some());
     for &operation in operations {
         if let Some(merchant) = routes(Access::Merchant, operation) {
             let merchant = merchant.route_layer(axum::middleware::from_fn_with_state(
@@ -184,7 +188,11 @@ pub fn operations_router(app: App, config: ApiConfig, operations: &[Operation]) 
         if operation == Operation::Callback {
             for provider in app.providers.iter() {
                 if let Some(hosted) = provider.hosted_routes() {
-                    router = router.merge(hosted);
+                    let marked = hosted.layer(axum::middleware::from_fn_with_state(
+                        (config.api_key.clone(), merchant_routes_served),
+                        auth::mark_merchant,
+                    ));
+                    router = router.merge(marked);
                 }
             }
         }

@@ -17,6 +17,8 @@ pub enum AppError {
     NotSupported(String),
     #[error("no such payment")]
     PaymentNotFound,
+    #[error("the payment was made with provider `{0}`: use its routes (/{0}/…)")]
+    ProviderMismatch(String),
     #[error("the amount exceeds what remains to be {action} ({remaining})")]
     AmountExceedsRemaining {
         action: &'static str,
@@ -150,6 +152,11 @@ impl From<&AppError> for Problem {
                 "Not supported by the provider",
             ),
             AppError::PaymentNotFound => (404, "PAYMENT_NOT_FOUND", "Payment not found"),
+            AppError::ProviderMismatch(_) => (
+                409,
+                "PROVIDER_MISMATCH",
+                "The payment belongs to another provider",
+            ),
             AppError::AmountExceedsRemaining { .. } => (
                 422,
                 "AMOUNT_EXCEEDS_REMAINING",

@@ -102,9 +102,13 @@ impl App {
             PaymentRef::ShopTransactionId(id) => self.store.get_payment(id).await?,
             PaymentRef::PaymentId(id) => self.store.find_by_provider_id(provider, id).await?,
         };
-        found
-            .filter(|p| p.provider == provider)
-            .ok_or(AppError::PaymentNotFound)
+        match found {
+            // Said plainly: a refund or confirm sent to the wrong provider's route must not
+            // look like a missing payment (the merchant would retry, or give up, wrongly).
+            Some(p) if p.provider != provider => Err(AppError::ProviderMismatch(p.provider)),
+            Some(p) => Ok(p),
+            None => Err(AppError::PaymentNotFound),
+        }
     }
 
     /// Read-modify-write of one payment with optimistic concurrency: `change` gets the latest

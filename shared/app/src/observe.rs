@@ -234,7 +234,16 @@ impl App {
             }
             CallbackOutcome::Ignored { ack } => return Ok(ack),
         };
-        let payment = self.find(provider.name(), &payment_ref(subject)).await?;
+        let reference = payment_ref(subject);
+        let payment = self.find(provider.name(), &reference).await?;
+        if let PaymentRef::PaymentId(id) = &reference {
+            if payment.is_past_attempt(id) {
+                // News of an earlier attempt that failed (a redelivered decline): it is
+                // history, and must never settle the attempt now running.
+                tracing::info!(shop_transaction_id = %payment.shop_transaction_id, "callback for an earlier attempt ignored");
+                return Ok(ack);
+            }
+        }
         match verified {
             Some(status) => {
                 self.apply_status(payment, status).await?;

@@ -84,6 +84,10 @@ impl App {
             };
             let takeover = match existing.classify_duplicate(request_hash, now) {
                 PayDuplicate::Replay(stored) => return Ok(Claimed::Replay(Reply::replay(stored))),
+                PayDuplicate::ReplayCurrent => {
+                    let current = Reply::json(&pay_response(&existing)).stored();
+                    return Ok(Claimed::Replay(Reply::replay(current)));
+                }
                 PayDuplicate::InProgress { retry_after_secs } => {
                     return Err(AppError::RequestInProgress { retry_after_secs })
                 }

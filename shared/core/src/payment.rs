@@ -102,6 +102,8 @@ pub struct PayClaim {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PayDuplicate {
     Replay(StoredResponse),
+    /// The stored answer is stale (the payment failed after it): answer what it is now.
+    ReplayCurrent,
     InProgress {
         retry_after_secs: u64,
     },
@@ -178,6 +180,22 @@ pub struct Payment {
     pub event_sequence: u64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Earlier attempts that failed, oldest first: a new attempt replaces the fields above
+    /// but keeps what became of these (and their provider ids, so that their late callbacks
+    /// are recognised and never applied to the new attempt).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub past_attempts: Vec<PastAttempt>,
+}
+
+/// A failed attempt, as it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PastAttempt {
+    pub attempt: u32,
+    pub provider_payment_id: Option<String>,
+    pub state: PaymentState,
+    pub result_description: String,
+    pub amount: Money,
+    pub updated_at: i64,
 }
 
 /// How long a pay may hold its claim before a retry may take it over.
@@ -227,12 +245,39 @@ impl Payment {
             event_sequence: 0,
             created_at: new.now,
             updated_at: new.now,
+            past_attempts: Vec::new(),
         }
+    }
+
+    /// The pay was answered (redirect, pending) and the payment failed afterwards (3DS
+    /// declined, settled FAILED by a callback or a check): the stored answer is stale.
+    pub fn failed_after_answer(&self) -> bool {
+        self.claim.state == ClaimState::Completed
+            && self.state == PaymentState::Failed
+            && !self.claim.retryable
+    }
+
+    /// Whether `provider_payment_id` is one of the earlier, failed attempts.
+    pub fn is_past_attempt(&self, provider_payment_id: &str) -> bool {
+        self.provider_payment_id.as_deref() != Some(provider_payment_id)
+            && self
+                .past_attempts
+                .iter()
+                .any(|a| a.provider_payment_id.as_deref() == Some(provider_payment_id))
     }
 
     /// Decides what a pay request for an already known shopTransactionID gets.
     pub fn classify_duplicate(&self, request_hash: &str, now: i64) -> PayDuplicate {
         let same_body = self.claim.request_hash == request_hash;
+        if self.failed_after_answer() {
+            // As after a final KO: the same body is told the outcome (not the stale redirect
+            // or PENDING), another body starts a new attempt.
+            return if same_body {
+                PayDuplicate::ReplayCurrent
+            } else {
+                PayDuplicate::NewAttempt
+            };
+        }
         match self.claim.state {
             ClaimState::Completed if same_body => match &self.claim.response {
                 Some(response) => PayDuplicate::Replay(response.clone()),
@@ -266,6 +311,15 @@ impl Payment {
             let mut p = Payment::claimed(fresh);
             p.created_at = self.created_at;
             p.event_sequence = self.event_sequence;
+            p.past_attempts = self.past_attempts.clone();
+            p.past_attempts.push(PastAttempt {
+                attempt: self.claim.attempt,
+                provider_payment_id: self.provider_payment_id.clone(),
+                state: self.state,
+                result_description: self.result_description.clone(),
+                amount: self.amount,
+                updated_at: self.updated_at,
+            });
             p
         };
         next.claim.state = ClaimState::InProgress;

@@ -44,6 +44,10 @@ pub struct Charge {
     pub failure_redirect: Option<String>,
     pub description: String,
     pub created_at: i64,
+    /// `captureMethod: "manual"`: an approval only authorises, whenever it comes (at once,
+    /// after 3DS, or when a pending charge settles); `/confirm` captures.
+    #[serde(default)]
+    pub capture_manually: bool,
 }
 
 impl Charge {

@@ -5,9 +5,20 @@ use std::fmt;
 
 /// A secret string (API key, private key, webhook secret, card token). `Debug` and `Display`
 /// print `[REDACTED]`; the value is only reachable through [`Secret::expose`], which makes
-/// every use greppable.
-#[derive(Clone, PartialEq, Eq, Default)]
+/// every use greppable. Equality is constant-time (see the `PartialEq` impl).
+#[derive(Clone, Default)]
 pub struct Secret(String);
+
+/// Constant-time in the contents (`subtle`), so that comparing a presented key or signature
+/// with a secret does not tell an attacker, through timing, how many leading bytes matched.
+/// Only the length may show, as in every such comparison.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        crate::signing::constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Secret {
@@ -58,5 +69,14 @@ mod tests {
         assert_eq!(format!("{s} {s:?}"), "[REDACTED] [REDACTED]");
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"[REDACTED]\"");
         assert_eq!(s.expose(), "sk_live_123");
+    }
+
+    #[test]
+    fn equality_compares_the_whole_value() {
+        let s = Secret::new("sk_live_123");
+        assert_eq!(s, Secret::new("sk_live_123"));
+        assert_ne!(s, Secret::new("sk_live_124"));
+        assert_ne!(s, Secret::new("sk_live_12"));
+        assert_ne!(s, Secret::new(""));
     }
 }

@@ -69,7 +69,13 @@ pub fn verify_timestamped(
     if !matched {
         return Err(SignatureError::Mismatch);
     }
-    if (now_secs - timestamp).abs() > tolerance_secs {
+    // Checked: a timestamp far from now (t=-9223372036854775808, or now − 2^63) must be stale,
+    // never a panic and never a wrapped difference that looks fresh.
+    let fresh = now_secs
+        .checked_sub(timestamp)
+        .and_then(i64::checked_abs)
+        .is_some_and(|age| age <= tolerance_secs);
+    if !fresh {
         return Err(SignatureError::Stale(tolerance_secs));
     }
     Ok(())
@@ -101,6 +107,28 @@ mod tests {
             verify_timestamped(b"whsec", "garbage", b"", 0, 300),
             Err(SignatureError::Malformed)
         );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic_or_a_wrap() {
+        let now = 1_800_000_000;
+        // Correctly signed, but from the far past or future: the difference overflows i64.
+        for t in [
+            i64::MIN,
+            i64::MIN + 1,
+            now - i64::MAX,
+            i64::MAX,
+            now.wrapping_sub(1 << 63),
+        ] {
+            let header = sign_timestamped(b"whsec", t, b"{}");
+            assert_eq!(
+                verify_timestamped(b"whsec", &header, b"{}", now, 300),
+                Err(SignatureError::Stale(300)),
+                "t={t}"
+            );
+        }
+        let header = sign_timestamped(b"whsec", now - 300, b"{}");
+        assert!(verify_timestamped(b"whsec", &header, b"{}", now, 300).is_ok());
     }
 
     #[test]

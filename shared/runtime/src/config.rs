@@ -219,10 +219,15 @@ impl Config {
             }
             Profile::Lambda => {
                 check_sandbox_secret(env)?;
-                // The template gives every function the callback Function URL, except the
-                // callback function itself (CloudFormation cannot pass a function its own URL):
-                // there the sandbox's page falls back to the host it was served from.
-                env.url("PGM_PUBLIC_URL")?.unwrap_or_default()
+                // Required: hosted pages and signed callback URLs are built from configuration
+                // only. A Host header is the caller's to choose, so a URL built from it could
+                // send the sandbox's signed callback (or a buyer) anywhere.
+                env.url("PGM_PUBLIC_URL")?.ok_or_else(|| {
+                    ConfigError::new(
+                        "PGM_PUBLIC_URL",
+                        "is required on Lambda: the base URL providers and browsers reach PGM at",
+                    )
+                })?
             }
         };
         let sqs_wait_secs: u32 = env.parse_or("PGM_SQS_WAIT_SECONDS", 20)?;
@@ -279,6 +284,12 @@ mod tests {
             env.set(k, v);
         }
         env
+    }
+
+    #[test]
+    fn lambda_needs_the_public_url() {
+        let empty = lambda_env(&[("PGM_PUBLIC_URL", "")]);
+        assert_eq!(error_var(&empty, Profile::Lambda), "PGM_PUBLIC_URL");
     }
 
     fn error_var(env: &Env, profile: Profile) -> String {

@@ -501,9 +501,18 @@ pub async fn approve_3ds(callback: &FunctionUrl, redirect_url: &str) -> u16 {
     let path = redirect_url
         .strip_prefix(&callback.url)
         .unwrap_or_else(|| panic!("{redirect_url} is not on the callback function's URL"));
-    let response = reqwest::Client::new()
-        .post(format!("{}{path}", callback.url))
-        .form(&[("decision", "approve")])
+    let client = reqwest::Client::new();
+    let url = format!("{}{path}", callback.url);
+    let page = client
+        .get(&url)
+        .send()
+        .await
+        .expect("the Function URL answers");
+    let page = page.text().await.expect("the page");
+    let response = client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(pgm_mocks::sandbox_page::decision_form(&page, "approve"))
         .send()
         .await
         .expect("the Function URL answers");

@@ -251,15 +251,8 @@ impl Rig {
             .as_str()
             .unwrap_or_else(|| panic!("a 3DS redirect: {}", pay.text))
             .to_owned();
-        let approved = self
-            .pgm()
-            .client
-            .post(redirect)
-            .form(&[("decision", "approve")])
-            .send()
-            .await
-            .expect("the 3DS page answers");
-        assert_eq!(approved.status(), 200);
+        let approved = self.pgm().decide_3ds(&redirect, "approve").await;
+        assert_eq!(approved.status, 200, "{}", approved.text);
     }
 
     // -----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ pub mod axerve;
 pub mod lambda_events;
 pub mod moto;
 pub mod safecharge;
+pub mod sandbox_page;
 pub mod satispay;
 pub mod scalapay;
 mod server;

@@ -133,6 +133,23 @@ fn payment_state(status: ChargeStatus) -> PaymentState {
     }
 }
 
+fn manual_capture(cmd: &PayCommand) -> bool {
+    cmd.provider_data
+        .get("captureMethod")
+        .and_then(|v| v.as_str())
+        == Some("manual")
+}
+
+/// What an approval makes of a charge: authorised only (pre-authorisation, or the charge's
+/// manual capture), else captured.
+fn approval(config: &SandboxConfig, capture_manually: bool) -> ChargeStatus {
+    if config.pre_authorization || capture_manually {
+        ChargeStatus::Authorized
+    } else {
+        ChargeStatus::Captured
+    }
+}
+
 impl Sandbox {
     pub fn from_env(env: &Env, deps: &ProviderDeps) -> Result<Sandbox, ConfigError> {
         Ok(Sandbox::new(
@@ -165,16 +182,7 @@ impl Sandbox {
     }
 
     fn approved_status(&self, cmd: &PayCommand) -> ChargeStatus {
-        let manual = cmd
-            .provider_data
-            .get("captureMethod")
-            .and_then(|v| v.as_str())
-            == Some("manual");
-        if self.core.config.pre_authorization || manual {
-            ChargeStatus::Authorized
-        } else {
-            ChargeStatus::Captured
-        }
+        approval(&self.core.config, manual_capture(cmd))
     }
 
     async fn charge(
@@ -205,6 +213,7 @@ impl Sandbox {
             failure_redirect: cmd.failure_redirect.clone(),
             description: description.to_owned(),
             created_at: now_ms(),
+            capture_manually: manual_capture(cmd),
         };
         let stored = self
             .core
@@ -478,11 +487,7 @@ impl StatusLookup for Sandbox {
         let mut charge = self.find(payment).await?;
         if charge.status == ChargeStatus::Processing {
             // The simulated bank settles a pending payment by the time anyone asks.
-            let settled = if self.core.config.pre_authorization {
-                ChargeStatus::Authorized
-            } else {
-                ChargeStatus::Captured
-            };
+            let settled = approval(&self.core.config, charge.capture_manually);
             let captured = if settled == ChargeStatus::Captured {
                 charge.amount_minor
             } else {
@@ -589,6 +594,7 @@ impl SessionOpen for Sandbox {
             failure_redirect: None,
             description: "Session open".into(),
             created_at: now_ms(),
+            capture_manually: false,
         };
         let stored = self
             .core

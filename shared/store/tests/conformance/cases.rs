@@ -663,6 +663,8 @@ fn charge(id: &str, reference: &str, key: &str, created_at: i64) -> Charge {
         failure_redirect: None,
         description: "Transaction approved".into(),
         created_at,
+        // Not the default: the books must keep it (the 3DS page and a later status read it).
+        capture_manually: true,
     }
 }
 
