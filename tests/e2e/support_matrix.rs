@@ -12,6 +12,7 @@
 use pgm_core::Env;
 use pgm_e2e::TestServer;
 use pgm_mocks::axerve::AxerveMock;
+use pgm_mocks::safecharge::{SafechargeMock, MERCHANT_ID, MERCHANT_SITE_ID, SECRET_KEY};
 use pgm_mocks::satispay::{SatispayMock, TEST_KEY_ID, TEST_PRIVATE_KEY_PEM};
 use pgm_mocks::scalapay::{ScalapayMock, SANDBOX_API_KEY};
 use pgm_mocks::stripe::{StripeMock, TEST_SECRET_KEY};
@@ -34,6 +35,7 @@ struct BaseUrls {
     satispay: String,
     gestpay: String,
     scalapay: String,
+    safecharge: String,
 }
 
 impl BaseUrls {
@@ -43,7 +45,8 @@ impl BaseUrls {
             stripe: nowhere.clone(),
             satispay: nowhere.clone(),
             gestpay: nowhere.clone(),
-            scalapay: nowhere,
+            scalapay: nowhere.clone(),
+            safecharge: nowhere,
         }
     }
 }
@@ -71,6 +74,10 @@ fn provider_settings(urls: &BaseUrls) -> Vec<(&'static str, String)> {
         ("STRIPE_BASE_URL", urls.stripe.clone()),
         ("STRIPE_PRIVATE_KEY", TEST_SECRET_KEY.into()),
         ("STRIPE_WEBHOOK_SECRET", "whsec_matrix".into()),
+        ("SAFECHARGE_BASE_URL", urls.safecharge.clone()),
+        ("SAFECHARGE_MERCHANT_ID", MERCHANT_ID.into()),
+        ("SAFECHARGE_MERCHANT_SITE_ID", MERCHANT_SITE_ID.into()),
+        ("SAFECHARGE_MERCHANT_SECRET_KEY", SECRET_KEY.into()),
     ]
 }
 
@@ -159,6 +166,7 @@ fn the_readme_support_matrix_is_generated_from_the_providers() {
 struct World {
     _stripe: StripeMock,
     _scalapay: ScalapayMock,
+    _safecharge: SafechargeMock,
     _satispay: MockServer,
     _gestpay: MockServer,
     pgm: TestServer,
@@ -169,6 +177,7 @@ struct World {
 async fn world() -> World {
     let stripe = StripeMock::start().await;
     let scalapay = ScalapayMock::start().await;
+    let safecharge = SafechargeMock::start().await;
     let satispay = MockServer::start(SatispayMock::with_test_key().router()).await;
     let gestpay = MockServer::start(AxerveMock::new(GESTPAY_SHOP, GESTPAY_KEY).router()).await;
     let urls = BaseUrls {
@@ -176,6 +185,7 @@ async fn world() -> World {
         satispay: format!("{}{}", satispay.url, pgm_mocks::satispay::API_PREFIX),
         gestpay: format!("{}{}", gestpay.url, pgm_mocks::axerve::API_PREFIX),
         scalapay: scalapay.url().to_owned(),
+        safecharge: safecharge.url().to_owned(),
     };
     let settings = provider_settings(&urls);
     let dir = tempfile::tempdir().unwrap();
@@ -188,6 +198,7 @@ async fn world() -> World {
     World {
         _stripe: stripe,
         _scalapay: scalapay,
+        _safecharge: safecharge,
         _satispay: satispay,
         _gestpay: gestpay,
         pgm,
@@ -319,6 +330,17 @@ async fn routes_answer_501_exactly_where_the_matrix_says_no() {
                 .await;
             assert_eq!(pay.status, 200, "{name}: {}", pay.text);
             token = pay.json()["paymentID"].as_str().map(str::to_owned);
+        } else if provider.supports(Operation::SessionOpen) {
+            // A provider that serves no pay (SafeCharge) takes its payments in sessions.
+            let opened = w
+                .pgm
+                .post(
+                    &format!("/{name}/session/open"),
+                    &json!({"shopTransactionID": shop_transaction_id, "amount": "5.00"}),
+                )
+                .await;
+            assert_eq!(opened.status, 200, "{name}: {}", opened.text);
+            token = opened.json()["sessionToken"].as_str().map(str::to_owned);
         }
         let known = Known {
             shop_transaction_id,

@@ -396,6 +396,78 @@ impl SafechargeMock {
         .collect()
     }
 
+    /// The `payment.do` body Nuvei's Web SDK sends from the buyer's browser to pay in
+    /// `session` with `card` (`transactionType` `kind`: `Sale` or `Auth`), checksummed with the
+    /// merchant's secret as the SDK's server side provides it. Post it to
+    /// `{url}/ppp/api/v1/payment.do`. None for an unknown session.
+    pub fn web_sdk_payment(&self, session: &str, card: &str, kind: &str) -> Option<Value> {
+        let books = self.books();
+        let order = books.orders.get(session)?;
+        let format = time::macros::format_description!("[year][month][day][hour][minute][second]");
+        let ts = time::OffsetDateTime::now_utc()
+            .format(&format)
+            .unwrap_or_default();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let id = format!("web-{nanos:x}-{}", books.next);
+        let checksum = hash_hex(
+            books.alg,
+            &format!(
+                "{MERCHANT_ID}{MERCHANT_SITE_ID}{id}{}{}{ts}{SECRET_KEY}",
+                order.amount, order.currency
+            ),
+        );
+        Some(json!({
+            "sessionToken": session, "merchantId": MERCHANT_ID,
+            "merchantSiteId": MERCHANT_SITE_ID, "clientRequestId": id,
+            "clientUniqueId": order.client_unique_id, "amount": order.amount,
+            "currency": order.currency, "transactionType": kind, "timeStamp": ts,
+            "checksum": checksum,
+            "paymentOption": {"card": {"cardNumber": card, "cardHolderName": "Ada Lovelace",
+                "expirationMonth": "12", "expirationYear": "34", "CVV": "217"}},
+        }))
+    }
+
+    /// The PENDING DMN Nuvei sends about a session nobody has paid yet (as for an APM whose
+    /// outcome is not known), signed like every DMN. None for an unknown session.
+    pub fn pending_dmn(&self, session: &str) -> Option<Vec<(String, String)>> {
+        let books = self.books();
+        let order = books.orders.get(session)?;
+        let format =
+            time::macros::format_description!("[year]-[month]-[day].[hour]:[minute]:[second]");
+        let stamp = time::OffsetDateTime::now_utc()
+            .format(&format)
+            .unwrap_or_default();
+        let checksum = hash_hex(
+            books.alg,
+            &format!(
+                "{SECRET_KEY}{}{}{stamp}{}PENDINGNA",
+                order.amount, order.currency, order.order_id
+            ),
+        );
+        Some(
+            [
+                ("ppp_status", "PENDING".to_owned()),
+                ("Status", "PENDING".to_owned()),
+                ("PPP_TransactionID", order.order_id.clone()),
+                ("transactionType", order.transaction_type.clone()),
+                ("totalAmount", order.amount.clone()),
+                ("currency", order.currency.clone()),
+                ("responseTimeStamp", stamp),
+                ("productId", "NA".to_owned()),
+                ("clientUniqueId", order.client_unique_id.clone()),
+                ("merchant_id", MERCHANT_ID.to_owned()),
+                ("merchant_site_id", MERCHANT_SITE_ID.to_owned()),
+                ("advanceResponseChecksum", checksum),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        )
+    }
+
     /// Sends transaction `id`'s DMN to `url` as a form POST and retries as Nuvei does until
     /// a 200 (every 15 minutes for 24 h there; every `every` here, at most `attempts` times).
     /// Returns how many deliveries were made.
