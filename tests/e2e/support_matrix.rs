@@ -12,6 +12,8 @@
 use pgm_core::Env;
 use pgm_e2e::TestServer;
 use pgm_mocks::axerve::AxerveMock;
+use pgm_mocks::bpc::BpcMock;
+use pgm_mocks::paymentz::{PaymentzMock, CARD_OK};
 use pgm_mocks::safecharge::{SafechargeMock, MERCHANT_ID, MERCHANT_SITE_ID, SECRET_KEY};
 use pgm_mocks::satispay::{SatispayMock, TEST_KEY_ID, TEST_PRIVATE_KEY_PEM};
 use pgm_mocks::scalapay::{ScalapayMock, SANDBOX_API_KEY};
@@ -28,6 +30,7 @@ const START: &str = "<!-- support-matrix:start -->";
 const END: &str = "<!-- support-matrix:end -->";
 const GESTPAY_SHOP: &str = "GESPAY80790";
 const GESTPAY_KEY: &str = "e2e-axerve-api-key";
+const PAYMENTZ: [&str; 4] = ["197", "pgm-merchant", "11359", "pz_secure_matrix"];
 
 /// Where each provider's API is: the mocks, or nowhere (the README needs no API).
 struct BaseUrls {
@@ -36,6 +39,8 @@ struct BaseUrls {
     gestpay: String,
     scalapay: String,
     safecharge: String,
+    bpc: String,
+    paymentz: String,
 }
 
 impl BaseUrls {
@@ -46,7 +51,9 @@ impl BaseUrls {
             satispay: nowhere.clone(),
             gestpay: nowhere.clone(),
             scalapay: nowhere.clone(),
-            safecharge: nowhere,
+            safecharge: nowhere.clone(),
+            bpc: nowhere.clone(),
+            paymentz: nowhere,
         }
     }
 }
@@ -78,6 +85,14 @@ fn provider_settings(urls: &BaseUrls) -> Vec<(&'static str, String)> {
         ("SAFECHARGE_MERCHANT_ID", MERCHANT_ID.into()),
         ("SAFECHARGE_MERCHANT_SITE_ID", MERCHANT_SITE_ID.into()),
         ("SAFECHARGE_MERCHANT_SECRET_KEY", SECRET_KEY.into()),
+        ("BPC_BASE_URL", urls.bpc.clone()),
+        ("BPC_API_KEY", pgm_mocks::bpc::TEST_API_KEY.into()),
+        ("BPC_WEBHOOK_SECRET", "whsec_matrix".into()),
+        ("PAYMENTZ_BASE_URL", urls.paymentz.clone()),
+        ("PAYMENTZ_PARTNER_ID", PAYMENTZ[0].into()),
+        ("PAYMENTZ_USERNAME", PAYMENTZ[1].into()),
+        ("PAYMENTZ_MEMBER_ID", PAYMENTZ[2].into()),
+        ("PAYMENTZ_SECURE_KEY", PAYMENTZ[3].into()),
     ]
 }
 
@@ -165,10 +180,12 @@ fn the_readme_support_matrix_is_generated_from_the_providers() {
 /// The mocks of every provider with an API, and a PGM serving all providers against them.
 struct World {
     _stripe: StripeMock,
+    _bpc: BpcMock,
     _scalapay: ScalapayMock,
     _safecharge: SafechargeMock,
     _satispay: MockServer,
     _gestpay: MockServer,
+    _paymentz: MockServer,
     pgm: TestServer,
     registry: Registry,
     _dir: tempfile::TempDir,
@@ -176,16 +193,21 @@ struct World {
 
 async fn world() -> World {
     let stripe = StripeMock::start().await;
+    let bpc = BpcMock::start().await;
     let scalapay = ScalapayMock::start().await;
     let safecharge = SafechargeMock::start().await;
     let satispay = MockServer::start(SatispayMock::with_test_key().router()).await;
     let gestpay = MockServer::start(AxerveMock::new(GESTPAY_SHOP, GESTPAY_KEY).router()).await;
+    let [partner, user, member, key] = PAYMENTZ;
+    let paymentz = MockServer::start(PaymentzMock::new(partner, user, member, key).router()).await;
     let urls = BaseUrls {
         stripe: stripe.url().to_owned(),
         satispay: format!("{}{}", satispay.url, pgm_mocks::satispay::API_PREFIX),
         gestpay: format!("{}{}", gestpay.url, pgm_mocks::axerve::API_PREFIX),
         scalapay: scalapay.url().to_owned(),
         safecharge: safecharge.url().to_owned(),
+        bpc: bpc.url(),
+        paymentz: paymentz.url.clone(),
     };
     let settings = provider_settings(&urls);
     let dir = tempfile::tempdir().unwrap();
@@ -197,18 +219,34 @@ async fn world() -> World {
     let pgm = TestServer::start(&extra).await;
     World {
         _stripe: stripe,
+        _bpc: bpc,
         _scalapay: scalapay,
         _safecharge: safecharge,
         _satispay: satispay,
         _gestpay: gestpay,
+        _paymentz: paymentz,
         pgm,
         registry,
         _dir: dir,
     }
 }
 
-/// A pay body every provider can take (each reads what it needs and ignores the rest).
-fn pay_body(id: &str) -> Value {
+/// A pay body `provider` can take: one body for all, each reading what it needs, except where
+/// two providers read the same field differently (a card token, the card's own fields).
+fn pay_body(provider: &str, id: &str) -> Value {
+    let mut body = common_pay_body(id);
+    if provider == "bpc" {
+        // BPC takes either a stored payment method or card data, never both.
+        body["creditCardToken"] = json!(pgm_mocks::bpc::STORED_OK);
+        body["providerData"]
+            .as_object_mut()
+            .expect("an object")
+            .remove("card");
+    }
+    body
+}
+
+fn common_pay_body(id: &str) -> Value {
     json!({
         "amount": "5.00",
         "shopTransactionID": id,
@@ -221,6 +259,8 @@ fn pay_body(id: &str) -> Value {
             "consumer": {"givenNames": "Ada", "surname": "Lovelace", "phoneNumber": "+393331234567"},
             "shipping": {"name": "Ada Lovelace", "countryCode": "IT", "postcode": "20100",
                          "suburb": "Milano", "line1": "Via Roma 1", "phoneNumber": "+393331234567"},
+            "paymentBrand": "VISA",
+            "card": {"number": CARD_OK, "expiryMonth": "12", "expiryYear": "2030", "cvv": "123"},
         },
     })
 }
@@ -244,12 +284,12 @@ async fn drive(
         Operation::Pay => {
             pgm.post(
                 &format!("/{name}/{method}/pay"),
-                &pay_body(&format!("mx-{name}-pay-again")),
+                &pay_body(name, &format!("mx-{name}-pay-again")),
             )
             .await
         }
         Operation::PayRecurrent => {
-            let mut body = pay_body(&format!("mx-{name}-recurrent"));
+            let mut body = pay_body(name, &format!("mx-{name}-recurrent"));
             body["recurrenceDetails"] = json!({"isFirstInstallment": true});
             pgm.post(&format!("/{name}/{method}/pay/recurrent"), &body)
                 .await
@@ -325,7 +365,7 @@ async fn routes_answer_501_exactly_where_the_matrix_says_no() {
                 .pgm
                 .post(
                     &format!("/{name}/{}/pay", provider.methods()[0]),
-                    &pay_body(&shop_transaction_id),
+                    &pay_body(name, &shop_transaction_id),
                 )
                 .await;
             assert_eq!(pay.status, 200, "{name}: {}", pay.text);

@@ -1,8 +1,10 @@
 //! Payment providers: the [`Provider`] port, the registry built from `ENABLED_PROVIDERS`, and one
 //! module per provider (adapter + its wire types).
 
+pub mod bpc;
 pub mod gestpay;
 pub mod kit;
+pub mod paymentz;
 mod port;
 pub mod registry;
 pub mod safecharge;

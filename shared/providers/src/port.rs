@@ -357,6 +357,12 @@ pub trait Refunds: Send + Sync {
     /// the provider deduplicates it. Where it cannot, the PGM never re-sends a refund whose
     /// first attempt's outcome is unknown.
     fn refunds_are_idempotent(&self) -> bool;
+
+    /// How many refunds a payment may have at the provider (`None`: any number, up to the
+    /// captured amount). A provider that refunds a transaction once refuses a second refund.
+    fn refunds_per_payment(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// Finds one of our refunds at the provider, to settle a refund whose answer was lost.

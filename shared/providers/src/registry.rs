@@ -70,6 +70,8 @@ impl Registry {
                 "stripe" => Arc::new(crate::stripe::Stripe::from_env(env, deps)?),
                 "scalapay" => Arc::new(crate::scalapay::Scalapay::from_env(env, deps)?),
                 "safecharge" => Arc::new(crate::safecharge::Safecharge::from_env(env, deps)?),
+                "bpc" => Arc::new(crate::bpc::Bpc::from_env(env, deps)?),
+                "paymentz" => Arc::new(crate::paymentz::Paymentz::from_env(env, deps)?),
                 "" => continue,
                 known if KNOWN_PROVIDERS.contains(&known) => {
                     return Err(ConfigError::new(

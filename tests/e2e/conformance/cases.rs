@@ -182,6 +182,31 @@ pub async fn refund_partial_and_over_refund(s: Suite) {
         "10.00",
         "20.00",
     );
+    if s.refunds_per_payment() == Some(1) {
+        // The provider refunds a transaction once: a second refund is a KO with its reason,
+        // the provider is not asked, and nothing more is reserved.
+        s.skip("refund_partial", "the provider refunds a transaction once");
+        let second = s
+            .refund(json!({"paymentID": p.payment_id, "amount": "5.50"}))
+            .await;
+        assert_eq!(second.status, 200, "{}", second.text);
+        let body = second.json();
+        assert_eq!(
+            (body["result"].as_str(), body["remainingAmount"].as_str()),
+            (Some("KO"), Some("20.00")),
+            "{body}"
+        );
+        assert!(
+            body["resultDescription"]
+                .as_str()
+                .unwrap_or("")
+                .contains("refunded already"),
+            "{body}"
+        );
+        assert_eq!(s.books(&p).await, books(1, 1, 1000));
+        notifications(&s.receiver, "cf-parts", "refund.succeeded", 1).await;
+        return;
+    }
     refund_ok(
         &s.refund(json!({"paymentID": p.payment_id, "amount": "5.50"}))
             .await,

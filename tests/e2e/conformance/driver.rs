@@ -188,6 +188,13 @@ impl Suite {
         self.provider.supports(op)
     }
 
+    /// How many refunds a payment may have at the provider (`None`: any number).
+    pub fn refunds_per_payment(&self) -> Option<u32> {
+        self.provider
+            .as_refunds()
+            .and_then(|r| r.refunds_per_payment())
+    }
+
     /// Says, in the test's output, that a case does not apply and why.
     pub fn skip(&self, case: &str, reason: &str) {
         eprintln!("SKIPPED {}::{case}: {reason}", self.driver.provider());

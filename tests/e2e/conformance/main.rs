@@ -6,10 +6,14 @@
 //! A case that does not apply to a provider still runs: it asserts what must happen instead
 //! (e.g. the 501) and prints `SKIPPED <provider>::<case>: <reason>` (see it with --nocapture).
 
+#[path = "bpc.rs"]
+mod bpc_driver;
 mod cases;
 mod driver;
 #[path = "gestpay.rs"]
 mod gestpay_driver;
+#[path = "paymentz.rs"]
+mod paymentz_driver;
 #[path = "safecharge.rs"]
 mod safecharge_driver;
 #[path = "sandbox.rs"]
@@ -62,3 +66,5 @@ conformance!(satispay, crate::satispay_driver::start);
 conformance!(scalapay, crate::scalapay_driver::start);
 conformance!(stripe, crate::stripe_driver::start);
 conformance!(safecharge, crate::safecharge_driver::start);
+conformance!(bpc, crate::bpc_driver::start);
+conformance!(paymentz, crate::paymentz_driver::start);

@@ -4,8 +4,10 @@
 //! networks fail: see [`Fault`].
 
 pub mod axerve;
+pub mod bpc;
 pub mod lambda_events;
 pub mod moto;
+pub mod paymentz;
 pub mod safecharge;
 pub mod sandbox_page;
 pub mod satispay;
@@ -13,4 +15,4 @@ pub mod scalapay;
 mod server;
 pub mod stripe;
 
-pub use server::{Fault, Faults, MockServer};
+pub use server::{with_faults, Fault, Faults, MockServer};

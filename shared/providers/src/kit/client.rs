@@ -22,6 +22,8 @@ pub enum Auth {
     Bearer(Secret),
     /// `Authorization: <scheme> <secret>`, as Axerve's `apikey <key>`.
     Scheme(&'static str, Secret),
+    /// The key in a header of its own, as BPC's `X-Api-Key: <key>`.
+    Header(&'static str, Secret),
     /// Headers computed from the request itself (HTTP signatures).
     Signed(Arc<dyn Signer>),
     /// No credential (a provider that authenticates in the body, or a token flow of its own).
@@ -191,6 +193,7 @@ impl<D: Dialect> Request<'_, D> {
             Auth::Scheme(scheme, secret) => {
                 request.header(AUTHORIZATION, format!("{scheme} {}", secret.expose()))
             }
+            Auth::Header(name, secret) => request.header(*name, secret.expose()),
             Auth::Signed(signer) => {
                 let mut request = request;
                 for (name, value) in signer.sign(&self.method, &url, body)? {
