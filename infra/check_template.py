@@ -40,7 +40,7 @@ PROVIDERS = ["sandbox", "gestpay", "satispay", "unicredit", "braintree", "scalap
              "soisy", "stripe", "bpc", "paymentz"]
 PROVIDER_VAR_PREFIXES = (
     "SANDBOX_", "STRIPE_", "SATISPAY_", "GESTPAY_", "SCALAPAY_", "BPC_", "PAYMENTZ_", "UNICREDIT_",
-    "SOISY_",
+    "SOISY_", "SAFECHARGE_",
 )
 AUTHORIZED_ROUTES = {
     "POST /{provider}/{method}/pay": "PayIntegration",

@@ -14,6 +14,7 @@ use pgm_e2e::TestServer;
 use pgm_mocks::axerve::AxerveMock;
 use pgm_mocks::bpc::BpcMock;
 use pgm_mocks::paymentz::{PaymentzMock, CARD_OK};
+use pgm_mocks::safecharge::{SafechargeMock, MERCHANT_ID, MERCHANT_SITE_ID, SECRET_KEY};
 use pgm_mocks::satispay::{SatispayMock, TEST_KEY_ID, TEST_PRIVATE_KEY_PEM};
 use pgm_mocks::scalapay::{ScalapayMock, SANDBOX_API_KEY};
 use pgm_mocks::soisy::{SoisyMock, SANDBOX_PARTNER_KEY, SANDBOX_SHOP_ID};
@@ -38,6 +39,7 @@ struct BaseUrls {
     satispay: String,
     gestpay: String,
     scalapay: String,
+    safecharge: String,
     bpc: String,
     paymentz: String,
     unicredit: String,
@@ -52,6 +54,7 @@ impl BaseUrls {
             satispay: nowhere.clone(),
             gestpay: nowhere.clone(),
             scalapay: nowhere.clone(),
+            safecharge: nowhere.clone(),
             bpc: nowhere.clone(),
             paymentz: nowhere.clone(),
             unicredit: nowhere.clone(),
@@ -86,6 +89,10 @@ fn provider_settings(urls: &BaseUrls) -> Vec<(&'static str, String)> {
         ("STRIPE_BASE_URL", urls.stripe.clone()),
         ("STRIPE_PRIVATE_KEY", TEST_SECRET_KEY.into()),
         ("STRIPE_WEBHOOK_SECRET", "whsec_matrix".into()),
+        ("SAFECHARGE_BASE_URL", urls.safecharge.clone()),
+        ("SAFECHARGE_MERCHANT_ID", MERCHANT_ID.into()),
+        ("SAFECHARGE_MERCHANT_SITE_ID", MERCHANT_SITE_ID.into()),
+        ("SAFECHARGE_MERCHANT_SECRET_KEY", SECRET_KEY.into()),
         ("BPC_BASE_URL", urls.bpc.clone()),
         ("BPC_API_KEY", pgm_mocks::bpc::TEST_API_KEY.into()),
         ("BPC_WEBHOOK_SECRET", "whsec_matrix".into()),
@@ -186,6 +193,7 @@ struct World {
     _stripe: StripeMock,
     _bpc: BpcMock,
     _scalapay: ScalapayMock,
+    _safecharge: SafechargeMock,
     _satispay: MockServer,
     _gestpay: MockServer,
     _paymentz: MockServer,
@@ -200,6 +208,7 @@ async fn world() -> World {
     let stripe = StripeMock::start().await;
     let bpc = BpcMock::start().await;
     let scalapay = ScalapayMock::start().await;
+    let safecharge = SafechargeMock::start().await;
     let satispay = MockServer::start(SatispayMock::with_test_key().router()).await;
     let gestpay = MockServer::start(AxerveMock::new(GESTPAY_SHOP, GESTPAY_KEY).router()).await;
     let [partner, user, member, key] = PAYMENTZ;
@@ -214,6 +223,7 @@ async fn world() -> World {
         satispay: format!("{}{}", satispay.url, pgm_mocks::satispay::API_PREFIX),
         gestpay: format!("{}{}", gestpay.url, pgm_mocks::axerve::API_PREFIX),
         scalapay: scalapay.url().to_owned(),
+        safecharge: safecharge.url().to_owned(),
         bpc: bpc.url(),
         paymentz: paymentz.url.clone(),
         unicredit: format!("{}{}", unicredit.url, pgm_mocks::unicredit::SERVICES),
@@ -231,6 +241,7 @@ async fn world() -> World {
         _stripe: stripe,
         _bpc: bpc,
         _scalapay: scalapay,
+        _safecharge: safecharge,
         _satispay: satispay,
         _gestpay: gestpay,
         _paymentz: paymentz,
@@ -381,6 +392,17 @@ async fn routes_answer_501_exactly_where_the_matrix_says_no() {
                 .await;
             assert_eq!(pay.status, 200, "{name}: {}", pay.text);
             token = pay.json()["paymentID"].as_str().map(str::to_owned);
+        } else if provider.supports(Operation::SessionOpen) {
+            // A provider that serves no pay (SafeCharge) takes its payments in sessions.
+            let opened = w
+                .pgm
+                .post(
+                    &format!("/{name}/session/open"),
+                    &json!({"shopTransactionID": shop_transaction_id, "amount": "5.00"}),
+                )
+                .await;
+            assert_eq!(opened.status, 200, "{name}: {}", opened.text);
+            token = opened.json()["sessionToken"].as_str().map(str::to_owned);
         }
         let known = Known {
             shop_transaction_id,

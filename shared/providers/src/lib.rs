@@ -7,6 +7,7 @@ pub mod kit;
 pub mod paymentz;
 mod port;
 pub mod registry;
+pub mod safecharge;
 pub mod sandbox;
 pub mod satispay;
 pub mod scalapay;

@@ -62,6 +62,8 @@ pub struct Delivery {
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
+    /// The POST body's content type.
+    pub content_type: &'static str,
 }
 
 impl Delivery {
@@ -71,6 +73,7 @@ impl Delivery {
             url,
             headers: Vec::new(),
             body: String::new(),
+            content_type: "application/json",
         }
     }
 
@@ -80,27 +83,27 @@ impl Delivery {
             url,
             headers,
             body,
+            content_type: "application/json",
         }
     }
 
-    /// A form POST (`application/x-www-form-urlencoded`), as Soisy's callbacks are.
+    /// A form POST (`application/x-www-form-urlencoded`), as Nuvei sends its DMNs and Soisy its
+    /// callbacks.
     pub fn post_form(url: String, body: String) -> Delivery {
         Delivery {
             post: true,
             url,
-            headers: vec![("content-type", "application/x-www-form-urlencoded".into())],
+            headers: Vec::new(),
             body,
+            content_type: "application/x-www-form-urlencoded",
         }
     }
 
     pub async fn send(&self, pgm: &TestServer) -> Answer {
-        let typed = self.headers.iter().any(|(n, _)| *n == "content-type");
-        let mut request = if self.post && typed {
-            pgm.client.post(&self.url).body(self.body.clone())
-        } else if self.post {
+        let mut request = if self.post {
             pgm.client
                 .post(&self.url)
-                .header("content-type", "application/json")
+                .header("content-type", self.content_type)
                 .body(self.body.clone())
         } else {
             pgm.client.get(&self.url)
@@ -120,9 +123,11 @@ pub trait Driver: Send + Sync {
     fn method(&self) -> &'static str;
     /// PGM settings pointing the provider at its mock (short timeouts).
     fn settings(&self) -> Vec<(&'static str, String)>;
-    /// A valid pay body that sends the buyer to the provider to decide.
+    /// A valid pay body that sends the buyer to the provider to decide; for a provider that
+    /// serves no pay (only sessions), a `session/open` body.
     fn pay_body(&self, shop_id: &str, amount: &str) -> Value;
-    /// Where the pay's redirect must send the buyer (a prefix of `redirectToUrl`).
+    /// Where the pay's redirect must send the buyer (a prefix of `redirectToUrl`). Not asked
+    /// of a provider that serves no pay.
     fn redirect_prefix(&self, pgm: &TestServer, payment_id: &str) -> String;
     /// The buyer approves (or declines) at the provider. The provider may call the PGM back
     /// by itself (the sandbox's hosted page does), or not (the mocks leave it to the test).
@@ -201,23 +206,47 @@ impl Suite {
         format!("/{}/{}/{op}", self.driver.provider(), self.driver.method())
     }
 
-    pub async fn pay_with(&self, body: &Value) -> Answer {
-        self.pgm.post(&self.path("pay"), body).await
+    /// Whether payments are made through `session/open` (the provider serves no pay: the
+    /// buyer pays at the provider in the session the PGM opens).
+    pub fn by_session(&self) -> bool {
+        !self.supports(Operation::Pay)
     }
 
-    /// Pays; asserts the redirect to the provider; returns the payment.
-    pub async fn pay(&self, shop_id: &str, amount: &str) -> Payment {
-        let answer = self.pay_with(&self.driver.pay_body(shop_id, amount)).await;
+    /// Starts a payment: `pay`, or `session/open` where the provider serves no pay.
+    pub async fn pay_with(&self, body: &Value) -> Answer {
+        if self.by_session() {
+            let path = format!("/{}/session/open", self.driver.provider());
+            self.pgm.post(&path, body).await
+        } else {
+            self.pgm.post(&self.path("pay"), body).await
+        }
+    }
+
+    /// The provider's id of a payment just started: a pay's redirect to the provider (its
+    /// URL asserted), or an opened session's token.
+    pub fn started(&self, answer: &Answer) -> String {
         assert_eq!(answer.status, 200, "{}", answer.text);
-        let pay = answer.json();
-        assert_eq!(pay["result"], "REDIRECT_TO_URL", "{pay}");
-        let payment_id = pay["paymentID"].as_str().expect("paymentID").to_owned();
-        let url = pay["redirectToUrl"].as_str().expect("redirectToUrl");
+        let body = answer.json();
+        if self.by_session() {
+            return body["sessionToken"]
+                .as_str()
+                .expect("sessionToken")
+                .to_owned();
+        }
+        assert_eq!(body["result"], "REDIRECT_TO_URL", "{body}");
+        let payment_id = body["paymentID"].as_str().expect("paymentID").to_owned();
+        let url = body["redirectToUrl"].as_str().expect("redirectToUrl");
         let prefix = self.driver.redirect_prefix(&self.pgm, &payment_id);
         assert!(url.starts_with(&prefix), "{url} should start with {prefix}");
+        payment_id
+    }
+
+    /// Pays (or opens a session); asserts the redirect to the provider; returns the payment.
+    pub async fn pay(&self, shop_id: &str, amount: &str) -> Payment {
+        let answer = self.pay_with(&self.driver.pay_body(shop_id, amount)).await;
         Payment {
             shop_id: shop_id.to_owned(),
-            payment_id,
+            payment_id: self.started(&answer),
         }
     }
 

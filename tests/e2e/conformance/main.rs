@@ -1,6 +1,6 @@
 //! The provider conformance suite: one set of behavioural cases (`cases.rs`), written once and
 //! instantiated for every provider against its mock, as the store's suite is for both
-//! backends. What differs per provider is in its driver (`stripe.rs`, `sandbox.rs`, …); what a
+//! backends. What differs per provider is in its driver (`stripe.rs`, `sandbox.rs`, `safecharge.rs`, …); what a
 //! provider can do comes from the PGM's registry. Run one provider's suite with
 //! `scripts/test-provider <name>` (`cargo test -p pgm-e2e --test conformance <name>::`).
 //! A case that does not apply to a provider still runs: it asserts what must happen instead
@@ -14,6 +14,8 @@ mod driver;
 mod gestpay_driver;
 #[path = "paymentz.rs"]
 mod paymentz_driver;
+#[path = "safecharge.rs"]
+mod safecharge_driver;
 #[path = "sandbox.rs"]
 mod sandbox_driver;
 #[path = "satispay.rs"]
@@ -68,6 +70,7 @@ conformance!(satispay, crate::satispay_driver::start);
 conformance!(scalapay, crate::scalapay_driver::start);
 conformance!(soisy, crate::soisy_driver::start);
 conformance!(stripe, crate::stripe_driver::start);
+conformance!(safecharge, crate::safecharge_driver::start);
 conformance!(bpc, crate::bpc_driver::start);
 conformance!(paymentz, crate::paymentz_driver::start);
 conformance!(unicredit, crate::unicredit_driver::start);

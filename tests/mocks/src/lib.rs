@@ -8,6 +8,7 @@ pub mod bpc;
 pub mod lambda_events;
 pub mod moto;
 pub mod paymentz;
+pub mod safecharge;
 pub mod sandbox_page;
 pub mod satispay;
 pub mod scalapay;
