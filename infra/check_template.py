@@ -38,7 +38,10 @@ FUNCTIONS = ["pay", "refund", "confirm", "callback", "check", "status", "session
 # Every provider of docs/api.md gets a callback URL output.
 PROVIDERS = ["sandbox", "gestpay", "satispay", "unicredit", "braintree", "scalapay", "safecharge",
              "soisy", "stripe", "bpc", "paymentz"]
-PROVIDER_VAR_PREFIXES = ("SANDBOX_", "STRIPE_", "SATISPAY_", "GESTPAY_", "SCALAPAY_", "BRAINTREE_")
+PROVIDER_VAR_PREFIXES = (
+    "SANDBOX_", "STRIPE_", "SATISPAY_", "GESTPAY_", "SCALAPAY_", "BPC_", "PAYMENTZ_", "UNICREDIT_",
+    "SOISY_", "SAFECHARGE_", "BRAINTREE_",
+)
 AUTHORIZED_ROUTES = {
     "POST /{provider}/{method}/pay": "PayIntegration",
     "POST /{provider}/{method}/pay/recurrent": "PayIntegration",

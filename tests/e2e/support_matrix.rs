@@ -12,9 +12,13 @@
 use pgm_core::Env;
 use pgm_e2e::TestServer;
 use pgm_mocks::axerve::AxerveMock;
+use pgm_mocks::bpc::BpcMock;
 use pgm_mocks::braintree::BraintreeMock;
+use pgm_mocks::paymentz::{PaymentzMock, CARD_OK};
+use pgm_mocks::safecharge::{SafechargeMock, MERCHANT_ID, MERCHANT_SITE_ID, SECRET_KEY};
 use pgm_mocks::satispay::{SatispayMock, TEST_KEY_ID, TEST_PRIVATE_KEY_PEM};
 use pgm_mocks::scalapay::{ScalapayMock, SANDBOX_API_KEY};
+use pgm_mocks::soisy::{SoisyMock, SANDBOX_PARTNER_KEY, SANDBOX_SHOP_ID};
 use pgm_mocks::stripe::{StripeMock, TEST_SECRET_KEY};
 use pgm_mocks::MockServer;
 use pgm_providers::registry::KNOWN_PROVIDERS;
@@ -28,6 +32,7 @@ const START: &str = "<!-- support-matrix:start -->";
 const END: &str = "<!-- support-matrix:end -->";
 const GESTPAY_SHOP: &str = "GESPAY80790";
 const GESTPAY_KEY: &str = "e2e-axerve-api-key";
+const PAYMENTZ: [&str; 4] = ["197", "pgm-merchant", "11359", "pz_secure_matrix"];
 
 /// Where each provider's API is: the mocks, or nowhere (the README needs no API).
 struct BaseUrls {
@@ -35,6 +40,11 @@ struct BaseUrls {
     satispay: String,
     gestpay: String,
     scalapay: String,
+    safecharge: String,
+    bpc: String,
+    paymentz: String,
+    unicredit: String,
+    soisy: String,
     braintree: String,
 }
 
@@ -46,6 +56,11 @@ impl BaseUrls {
             satispay: nowhere.clone(),
             gestpay: nowhere.clone(),
             scalapay: nowhere.clone(),
+            safecharge: nowhere.clone(),
+            bpc: nowhere.clone(),
+            paymentz: nowhere.clone(),
+            unicredit: nowhere.clone(),
+            soisy: nowhere.clone(),
             braintree: nowhere,
         }
     }
@@ -71,6 +86,9 @@ fn provider_settings(urls: &BaseUrls) -> Vec<(&'static str, String)> {
             "SCALAPAY_FAILURE_REDIRECT_URL",
             "https://shop.example/ko".into(),
         ),
+        ("SOISY_BASE_URL", urls.soisy.clone()),
+        ("SOISY_SHOP_ID", SANDBOX_SHOP_ID.into()),
+        ("SOISY_PARTNER_KEY", SANDBOX_PARTNER_KEY.into()),
         ("BRAINTREE_BASE_URL", urls.braintree.clone()),
         (
             "BRAINTREE_MERCHANT_ID",
@@ -87,6 +105,21 @@ fn provider_settings(urls: &BaseUrls) -> Vec<(&'static str, String)> {
         ("STRIPE_BASE_URL", urls.stripe.clone()),
         ("STRIPE_PRIVATE_KEY", TEST_SECRET_KEY.into()),
         ("STRIPE_WEBHOOK_SECRET", "whsec_matrix".into()),
+        ("SAFECHARGE_BASE_URL", urls.safecharge.clone()),
+        ("SAFECHARGE_MERCHANT_ID", MERCHANT_ID.into()),
+        ("SAFECHARGE_MERCHANT_SITE_ID", MERCHANT_SITE_ID.into()),
+        ("SAFECHARGE_MERCHANT_SECRET_KEY", SECRET_KEY.into()),
+        ("BPC_BASE_URL", urls.bpc.clone()),
+        ("BPC_API_KEY", pgm_mocks::bpc::TEST_API_KEY.into()),
+        ("BPC_WEBHOOK_SECRET", "whsec_matrix".into()),
+        ("PAYMENTZ_BASE_URL", urls.paymentz.clone()),
+        ("PAYMENTZ_PARTNER_ID", PAYMENTZ[0].into()),
+        ("PAYMENTZ_USERNAME", PAYMENTZ[1].into()),
+        ("PAYMENTZ_MEMBER_ID", PAYMENTZ[2].into()),
+        ("PAYMENTZ_SECURE_KEY", PAYMENTZ[3].into()),
+        ("UNICREDIT_PAYMENT_URL", urls.unicredit.clone()),
+        ("UNICREDIT_USER_ID", "UNI_ECOM".into()),
+        ("UNICREDIT_SECRET", "UNI_TESTKEY".into()),
     ]
 }
 
@@ -174,9 +207,14 @@ fn the_readme_support_matrix_is_generated_from_the_providers() {
 /// The mocks of every provider with an API, and a PGM serving all providers against them.
 struct World {
     _stripe: StripeMock,
+    _bpc: BpcMock,
     _scalapay: ScalapayMock,
+    _safecharge: SafechargeMock,
     _satispay: MockServer,
     _gestpay: MockServer,
+    _paymentz: MockServer,
+    _unicredit: MockServer,
+    _soisy: MockServer,
     _braintree: BraintreeMock,
     pgm: TestServer,
     registry: Registry,
@@ -185,15 +223,29 @@ struct World {
 
 async fn world() -> World {
     let stripe = StripeMock::start().await;
+    let bpc = BpcMock::start().await;
     let scalapay = ScalapayMock::start().await;
+    let safecharge = SafechargeMock::start().await;
     let satispay = MockServer::start(SatispayMock::with_test_key().router()).await;
     let gestpay = MockServer::start(AxerveMock::new(GESTPAY_SHOP, GESTPAY_KEY).router()).await;
+    let [partner, user, member, key] = PAYMENTZ;
+    let paymentz = MockServer::start(PaymentzMock::new(partner, user, member, key).router()).await;
+    let unicredit = MockServer::start(
+        pgm_mocks::unicredit::UnicreditMock::new("UNI_ECOM", "UNI_TESTKEY").router(),
+    )
+    .await;
+    let soisy = MockServer::start(SoisyMock::default().router()).await;
     let braintree = BraintreeMock::start().await;
     let urls = BaseUrls {
         stripe: stripe.url().to_owned(),
         satispay: format!("{}{}", satispay.url, pgm_mocks::satispay::API_PREFIX),
         gestpay: format!("{}{}", gestpay.url, pgm_mocks::axerve::API_PREFIX),
         scalapay: scalapay.url().to_owned(),
+        safecharge: safecharge.url().to_owned(),
+        bpc: bpc.url(),
+        paymentz: paymentz.url.clone(),
+        unicredit: format!("{}{}", unicredit.url, pgm_mocks::unicredit::SERVICES),
+        soisy: soisy.url.clone(),
         braintree: braintree.url().to_owned(),
     };
     let settings = provider_settings(&urls);
@@ -206,9 +258,14 @@ async fn world() -> World {
     let pgm = TestServer::start(&extra).await;
     World {
         _stripe: stripe,
+        _bpc: bpc,
         _scalapay: scalapay,
+        _safecharge: safecharge,
         _satispay: satispay,
         _gestpay: gestpay,
+        _paymentz: paymentz,
+        _unicredit: unicredit,
+        _soisy: soisy,
         _braintree: braintree,
         pgm,
         registry,
@@ -216,8 +273,22 @@ async fn world() -> World {
     }
 }
 
-/// A pay body every provider can take (each reads what it needs and ignores the rest).
-fn pay_body(id: &str) -> Value {
+/// A pay body `provider` can take: one body for all, each reading what it needs, except where
+/// two providers read the same field differently (a card token, the card's own fields).
+fn pay_body(provider: &str, id: &str) -> Value {
+    let mut body = common_pay_body(id);
+    if provider == "bpc" {
+        // BPC takes either a stored payment method or card data, never both.
+        body["creditCardToken"] = json!(pgm_mocks::bpc::STORED_OK);
+        body["providerData"]
+            .as_object_mut()
+            .expect("an object")
+            .remove("card");
+    }
+    body
+}
+
+fn common_pay_body(id: &str) -> Value {
     json!({
         "amount": "5.00",
         "shopTransactionID": id,
@@ -231,6 +302,8 @@ fn pay_body(id: &str) -> Value {
             "consumer": {"givenNames": "Ada", "surname": "Lovelace", "phoneNumber": "+393331234567"},
             "shipping": {"name": "Ada Lovelace", "countryCode": "IT", "postcode": "20100",
                          "suburb": "Milano", "line1": "Via Roma 1", "phoneNumber": "+393331234567"},
+            "paymentBrand": "VISA",
+            "card": {"number": CARD_OK, "expiryMonth": "12", "expiryYear": "2030", "cvv": "123"},
         },
     })
 }
@@ -254,12 +327,12 @@ async fn drive(
         Operation::Pay => {
             pgm.post(
                 &format!("/{name}/{method}/pay"),
-                &pay_body(&format!("mx-{name}-pay-again")),
+                &pay_body(name, &format!("mx-{name}-pay-again")),
             )
             .await
         }
         Operation::PayRecurrent => {
-            let mut body = pay_body(&format!("mx-{name}-recurrent"));
+            let mut body = pay_body(name, &format!("mx-{name}-recurrent"));
             body["recurrenceDetails"] = json!({"isFirstInstallment": true});
             pgm.post(&format!("/{name}/{method}/pay/recurrent"), &body)
                 .await
@@ -335,11 +408,22 @@ async fn routes_answer_501_exactly_where_the_matrix_says_no() {
                 .pgm
                 .post(
                     &format!("/{name}/{}/pay", provider.methods()[0]),
-                    &pay_body(&shop_transaction_id),
+                    &pay_body(name, &shop_transaction_id),
                 )
                 .await;
             assert_eq!(pay.status, 200, "{name}: {}", pay.text);
             token = pay.json()["paymentID"].as_str().map(str::to_owned);
+        } else if provider.supports(Operation::SessionOpen) {
+            // A provider that serves no pay (SafeCharge) takes its payments in sessions.
+            let opened = w
+                .pgm
+                .post(
+                    &format!("/{name}/session/open"),
+                    &json!({"shopTransactionID": shop_transaction_id, "amount": "5.00"}),
+                )
+                .await;
+            assert_eq!(opened.status, 200, "{name}: {}", opened.text);
+            token = opened.json()["sessionToken"].as_str().map(str::to_owned);
         }
         let known = Known {
             shop_transaction_id,

@@ -266,6 +266,13 @@ pub trait Provider: Send + Sync {
 
     async fn pay(&self, cmd: &PayCommand) -> Result<PayOutcome, ProviderError>;
 
+    /// Whether `pay` is served. Every provider pays, except one whose payments can only be
+    /// made by the buyer inside a session the PGM opens (SafeCharge: Nuvei's Web SDK takes the
+    /// card in the buyer's browser); its `pay` answers 501.
+    fn serves_pay(&self) -> bool {
+        true
+    }
+
     fn as_recurring(&self) -> Option<&dyn RecurringPay> {
         None
     }
@@ -350,6 +357,12 @@ pub trait Refunds: Send + Sync {
     /// the provider deduplicates it. Where it cannot, the PGM never re-sends a refund whose
     /// first attempt's outcome is unknown.
     fn refunds_are_idempotent(&self) -> bool;
+
+    /// How many refunds a payment may have at the provider (`None`: any number, up to the
+    /// captured amount). A provider that refunds a transaction once refuses a second refund.
+    fn refunds_per_payment(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// Finds one of our refunds at the provider, to settle a refund whose answer was lost.
@@ -397,8 +410,8 @@ impl dyn Provider {
     pub fn supports(&self, op: Operation) -> bool {
         let sessions = self.as_session_tokens().is_some();
         match op {
-            Operation::Pay => true,
-            Operation::PayRecurrent => self.as_recurring().is_some(),
+            Operation::Pay => self.serves_pay(),
+            Operation::PayRecurrent => self.serves_pay() && self.as_recurring().is_some(),
             Operation::Confirm => self.as_capture().is_some(),
             Operation::Refund => self.as_refunds().is_some(),
             Operation::Callback => self.as_webhooks().is_some(),

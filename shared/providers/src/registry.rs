@@ -69,6 +69,11 @@ impl Registry {
                 "satispay" => Arc::new(crate::satispay::Satispay::from_env(env, deps)?),
                 "stripe" => Arc::new(crate::stripe::Stripe::from_env(env, deps)?),
                 "scalapay" => Arc::new(crate::scalapay::Scalapay::from_env(env, deps)?),
+                "safecharge" => Arc::new(crate::safecharge::Safecharge::from_env(env, deps)?),
+                "bpc" => Arc::new(crate::bpc::Bpc::from_env(env, deps)?),
+                "paymentz" => Arc::new(crate::paymentz::Paymentz::from_env(env, deps)?),
+                "unicredit" => Arc::new(crate::unicredit::Unicredit::from_env(env, deps)?),
+                "soisy" => Arc::new(crate::soisy::Soisy::from_env(env, deps)?),
                 "braintree" => Arc::new(crate::braintree::Braintree::from_env(env, deps)?),
                 "" => continue,
                 known if KNOWN_PROVIDERS.contains(&known) => {

@@ -51,15 +51,7 @@ fn sdk_webhook(kind: &str, id: &str, private_key: &str) -> (String, String) {
 fn form(pgm: &TestServer, signature: &str, payload: &str) -> Delivery {
     let body = serde_urlencoded::to_string([("bt_signature", signature), ("bt_payload", payload)])
         .unwrap();
-    Delivery {
-        post: true,
-        url: format!("{}/braintree/callback", pgm.url),
-        headers: vec![(
-            "content-type",
-            "application/x-www-form-urlencoded".to_owned(),
-        )],
-        body,
-    }
+    Delivery::post_form(format!("{}/braintree/callback", pgm.url), body)
 }
 
 #[async_trait]

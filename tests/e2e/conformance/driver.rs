@@ -62,6 +62,8 @@ pub struct Delivery {
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
+    /// The POST body's content type.
+    pub content_type: &'static str,
 }
 
 impl Delivery {
@@ -71,6 +73,7 @@ impl Delivery {
             url,
             headers: Vec::new(),
             body: String::new(),
+            content_type: "application/json",
         }
     }
 
@@ -80,19 +83,28 @@ impl Delivery {
             url,
             headers,
             body,
+            content_type: "application/json",
+        }
+    }
+
+    /// A form POST (`application/x-www-form-urlencoded`), as Nuvei sends its DMNs and Soisy its
+    /// callbacks.
+    pub fn post_form(url: String, body: String) -> Delivery {
+        Delivery {
+            post: true,
+            url,
+            headers: Vec::new(),
+            body,
+            content_type: "application/x-www-form-urlencoded",
         }
     }
 
     pub async fn send(&self, pgm: &TestServer) -> Answer {
-        // JSON unless the delivery says otherwise (Braintree posts forms).
-        let typed = self.headers.iter().any(|(n, _)| *n == "content-type");
         let mut request = if self.post {
-            let post = pgm.client.post(&self.url).body(self.body.clone());
-            if typed {
-                post
-            } else {
-                post.header("content-type", "application/json")
-            }
+            pgm.client
+                .post(&self.url)
+                .header("content-type", self.content_type)
+                .body(self.body.clone())
         } else {
             pgm.client.get(&self.url)
         };
@@ -111,8 +123,8 @@ pub trait Driver: Send + Sync {
     fn method(&self) -> &'static str;
     /// PGM settings pointing the provider at its mock (short timeouts).
     fn settings(&self) -> Vec<(&'static str, String)>;
-    /// A valid pay body that sends the buyer to the provider to decide (or, where the buyer
-    /// decided before pay, one the provider approves).
+    /// A valid pay body that sends the buyer to the provider to decide; for a provider that
+    /// serves no pay (only sessions), a `session/open` body.
     fn pay_body(&self, shop_id: &str, amount: &str) -> Value;
     /// `Some(why)` when the buyer decides before `pay`, in the merchant's front end (Braintree's
     /// nonce): pay answers `OK` or `KO` at once, with no redirect and nothing pending.
@@ -123,7 +135,8 @@ pub trait Driver: Send + Sync {
     fn declined_body(&self, shop_id: &str, amount: &str) -> Value {
         self.pay_body(shop_id, amount)
     }
-    /// Where the pay's redirect must send the buyer (a prefix of `redirectToUrl`).
+    /// Where the pay's redirect must send the buyer (a prefix of `redirectToUrl`). Not asked
+    /// of a provider that serves no pay.
     fn redirect_prefix(&self, pgm: &TestServer, payment_id: &str) -> String;
     /// The buyer approves (or declines) at the provider. The provider may call the PGM back
     /// by itself (the sandbox's hosted page does), or not (the mocks leave it to the test).
@@ -185,6 +198,13 @@ impl Suite {
         self.provider.supports(op)
     }
 
+    /// How many refunds a payment may have at the provider (`None`: any number).
+    pub fn refunds_per_payment(&self) -> Option<u32> {
+        self.provider
+            .as_refunds()
+            .and_then(|r| r.refunds_per_payment())
+    }
+
     /// Says, in the test's output, that a case does not apply and why.
     pub fn skip(&self, case: &str, reason: &str) {
         eprintln!("SKIPPED {}::{case}: {reason}", self.driver.provider());
@@ -195,46 +215,58 @@ impl Suite {
         format!("/{}/{}/{op}", self.driver.provider(), self.driver.method())
     }
 
-    pub async fn pay_with(&self, body: &Value) -> Answer {
-        self.pgm.post(&self.path("pay"), body).await
-    }
-
     /// Whether the provider decides at pay (no redirect, never pending).
     pub fn direct(&self) -> bool {
         self.driver.decided_before_pay().is_some()
     }
 
-    /// The pay's `result` when the provider accepted it: the redirect, or `OK` at once.
-    pub fn accepted_result(&self) -> &'static str {
-        if self.direct() {
-            "OK"
+    /// Whether payments are made through `session/open` (the provider serves no pay: the
+    /// buyer pays at the provider in the session the PGM opens).
+    pub fn by_session(&self) -> bool {
+        !self.supports(Operation::Pay)
+    }
+
+    /// Starts a payment: `pay`, or `session/open` where the provider serves no pay.
+    pub async fn pay_with(&self, body: &Value) -> Answer {
+        if self.by_session() {
+            let path = format!("/{}/session/open", self.driver.provider());
+            self.pgm.post(&path, body).await
         } else {
-            "REDIRECT_TO_URL"
+            self.pgm.post(&self.path("pay"), body).await
         }
     }
 
-    /// Pays; asserts the redirect to the provider (or, for a provider that decides at pay,
-    /// the approval); returns the payment.
-    pub async fn pay(&self, shop_id: &str, amount: &str) -> Payment {
-        let answer = self.pay_with(&self.driver.pay_body(shop_id, amount)).await;
+    /// The provider's id of a payment just started: a pay's redirect to the provider (its
+    /// URL asserted), an approval where the provider decides at pay, or an opened session's
+    /// token.
+    pub fn started(&self, answer: &Answer) -> String {
         assert_eq!(answer.status, 200, "{}", answer.text);
-        let pay = answer.json();
-        if self.direct() {
-            assert_eq!(pay["result"], "OK", "{pay}");
-            assert!(pay["redirectToUrl"].is_null(), "{pay}");
-            return Payment {
-                shop_id: shop_id.to_owned(),
-                payment_id: pay["paymentID"].as_str().expect("paymentID").to_owned(),
-            };
+        let body = answer.json();
+        if self.by_session() {
+            return body["sessionToken"]
+                .as_str()
+                .expect("sessionToken")
+                .to_owned();
         }
-        assert_eq!(pay["result"], "REDIRECT_TO_URL", "{pay}");
-        let payment_id = pay["paymentID"].as_str().expect("paymentID").to_owned();
-        let url = pay["redirectToUrl"].as_str().expect("redirectToUrl");
+        if self.direct() {
+            assert_eq!(body["result"], "OK", "{body}");
+            assert!(body["redirectToUrl"].is_null(), "{body}");
+            return body["paymentID"].as_str().expect("paymentID").to_owned();
+        }
+        assert_eq!(body["result"], "REDIRECT_TO_URL", "{body}");
+        let payment_id = body["paymentID"].as_str().expect("paymentID").to_owned();
+        let url = body["redirectToUrl"].as_str().expect("redirectToUrl");
         let prefix = self.driver.redirect_prefix(&self.pgm, &payment_id);
         assert!(url.starts_with(&prefix), "{url} should start with {prefix}");
+        payment_id
+    }
+
+    /// Pays (or opens a session); asserts the redirect to the provider; returns the payment.
+    pub async fn pay(&self, shop_id: &str, amount: &str) -> Payment {
+        let answer = self.pay_with(&self.driver.pay_body(shop_id, amount)).await;
         Payment {
             shop_id: shop_id.to_owned(),
-            payment_id,
+            payment_id: self.started(&answer),
         }
     }
 

@@ -54,12 +54,21 @@ impl Driver for Sandbox {
         format!("{}/sandbox/3ds/{payment_id}", pgm.url)
     }
 
-    /// Submits the hosted page's form as the browser does; the sandbox then calls back.
+    /// Opens the hosted page and submits its form (with the page's token) as the browser
+    /// does; the sandbox then calls back.
     async fn buyer(&self, pgm: &TestServer, payment: &Payment, approves: bool) {
         let decision = if approves { "approve" } else { "decline" };
         let page = self.redirect_prefix(pgm, &payment.payment_id);
+        let html = pgm.send(pgm.client.get(&page)).await;
+        assert_eq!(html.status, 200, "{}", html.text);
+        let form = pgm_mocks::sandbox_page::decision_form(&html.text, decision);
         let answer = pgm
-            .send(pgm.client.post(page).form(&[("decision", decision)]))
+            .send(
+                pgm.client
+                    .post(page)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form),
+            )
             .await;
         assert_eq!(answer.status, 200, "{}", answer.text);
     }

@@ -4,13 +4,18 @@
 //! networks fail: see [`Fault`].
 
 pub mod axerve;
+pub mod bpc;
 pub mod braintree;
 pub mod lambda_events;
 pub mod moto;
+pub mod paymentz;
+pub mod safecharge;
 pub mod sandbox_page;
 pub mod satispay;
 pub mod scalapay;
 mod server;
+pub mod soisy;
 pub mod stripe;
+pub mod unicredit;
 
-pub use server::{Fault, Faults, MockServer};
+pub use server::{with_faults, Fault, Faults, MockServer};

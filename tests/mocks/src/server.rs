@@ -54,17 +54,28 @@ impl Drop for MockServer {
 impl MockServer {
     /// Serves `router` on 127.0.0.1 with the fault layer in front of it.
     pub async fn start(router: Router) -> MockServer {
+        MockServer::start_on(router, "127.0.0.1:0").await
+    }
+
+    /// Serves `router` on `addr` (a fixed port, for running a mock by hand).
+    pub async fn start_on(router: Router, addr: &str) -> MockServer {
         let faults = Faults::default();
         let app = router.layer(middleware::from_fn_with_state(faults.clone(), inject));
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let listener = TcpListener::bind(addr)
             .await
-            .expect("bind loopback");
+            .expect("bind the mock's address");
         let url = format!("http://{}", listener.local_addr().expect("local addr"));
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("mock server");
         });
         MockServer { url, faults, task }
     }
+}
+
+/// `router` with a fault queue of its own: faults for some routes only (a mock whose every
+/// call first fetches a token queues faults for its payment routes, not for the token).
+pub fn with_faults(router: Router, faults: Faults) -> Router {
+    router.layer(middleware::from_fn_with_state(faults, inject))
 }
 
 async fn inject(State(faults): State<Faults>, request: Request, next: Next) -> Response {

@@ -234,10 +234,10 @@ impl Braintree {
         let mut request = self
             .api
             .request(method, format!("{}{path}", self.merchant_path))
-            .accept(XML)
+            .header("accept", XML)
             .header("x-apiversion", API_VERSION);
         if let Some(body) = body {
-            request = request.raw(XML, body.finish());
+            request = request.body(XML, body.finish());
         }
         let (status, bytes) = request.exchange().await?;
         if status.is_success() {

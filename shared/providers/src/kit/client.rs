@@ -24,6 +24,8 @@ pub enum Auth {
     Scheme(&'static str, Secret),
     /// HTTP Basic `user:password`, as Braintree's `public_key:private_key`.
     Basic(String, Secret),
+    /// The key in a header of its own, as BPC's `X-Api-Key: <key>`.
+    Header(&'static str, Secret),
     /// Headers computed from the request itself (HTTP signatures).
     Signed(Arc<dyn Signer>),
     /// No credential (a provider that authenticates in the body, or a token flow of its own).
@@ -92,7 +94,6 @@ impl<D: Dialect> ProviderClient<D> {
             query: Vec::new(),
             headers: Vec::new(),
             body: None,
-            accept: "application/json",
             extra_wait: Duration::ZERO,
         }
     }
@@ -114,7 +115,6 @@ pub struct Request<'c, D> {
     query: Vec<(String, String)>,
     headers: Vec<(HeaderName, String)>,
     body: Option<(&'static str, Vec<u8>)>,
-    accept: &'static str,
     extra_wait: Duration,
 }
 
@@ -158,15 +158,9 @@ impl<D: Dialect> Request<'_, D> {
         self
     }
 
-    /// A body already encoded (Braintree's XML), sent as `content_type`.
-    pub fn raw(mut self, content_type: &'static str, bytes: Vec<u8>) -> Self {
-        self.body = Some((content_type, bytes));
-        self
-    }
-
-    /// The `Accept` header, for a provider that does not answer JSON (the default).
-    pub fn accept(mut self, media_type: &'static str) -> Self {
-        self.accept = media_type;
+    /// A body already encoded by the adapter (a SOAP envelope, say), sent as `content_type`.
+    pub fn body(mut self, content_type: &'static str, bytes: impl Into<Vec<u8>>) -> Self {
+        self.body = Some((content_type, bytes.into()));
         self
     }
 
@@ -200,14 +194,19 @@ impl<D: Dialect> Request<'_, D> {
         let mut request = client
             .http
             .request(self.method.clone(), url.clone())
-            .timeout(client.settings.timeout + self.extra_wait)
-            .header(ACCEPT, self.accept);
+            .timeout(client.settings.timeout + self.extra_wait);
+        // JSON unless the request asks for another format (Soisy lists orders only as CSV):
+        // two Accept headers would leave the provider to pick one.
+        if !self.headers.iter().any(|(name, _)| name == ACCEPT) {
+            request = request.header(ACCEPT, "application/json");
+        }
         request = match &client.auth {
             Auth::Bearer(secret) => request.bearer_auth(secret.expose()),
             Auth::Scheme(scheme, secret) => {
                 request.header(AUTHORIZATION, format!("{scheme} {}", secret.expose()))
             }
             Auth::Basic(user, secret) => request.basic_auth(user, Some(secret.expose())),
+            Auth::Header(name, secret) => request.header(*name, secret.expose()),
             Auth::Signed(signer) => {
                 let mut request = request;
                 for (name, value) in signer.sign(&self.method, &url, body)? {
