@@ -319,6 +319,35 @@ pub trait Provider: Send + Sync {
     }
 }
 
+/// Hands out, inside an adapter's `impl Provider`, the capabilities it implements:
+/// `capabilities!(Capture, Refunds, StatusLookup)` writes the `as_…` methods returning
+/// `Some(self)` for those traits, so that what an adapter serves is said once, by the traits it
+/// implements and this list, which the compiler checks against each other.
+#[macro_export]
+macro_rules! capabilities {
+    ($($capability:ident),+ $(,)?) => { $( $crate::capability!($capability); )+ };
+}
+
+/// One `as_…` method of [`capabilities!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! capability {
+    (RecurringPay) => { $crate::capability!(@ as_recurring, RecurringPay); };
+    (Capture) => { $crate::capability!(@ as_capture, Capture); };
+    (Void) => { $crate::capability!(@ as_void, Void); };
+    (Refunds) => { $crate::capability!(@ as_refunds, Refunds); };
+    (RefundLookup) => { $crate::capability!(@ as_refund_lookup, RefundLookup); };
+    (StatusLookup) => { $crate::capability!(@ as_status, StatusLookup); };
+    (Webhooks) => { $crate::capability!(@ as_webhooks, Webhooks); };
+    (SessionOpen) => { $crate::capability!(@ as_session_open, SessionOpen); };
+    (SessionTokens) => { $crate::capability!(@ as_session_tokens, SessionTokens); };
+    (@ $method:ident, $trait:ident) => {
+        fn $method(&self) -> Option<&dyn $crate::$trait> {
+            Some(self)
+        }
+    };
+}
+
 /// Pays later instalments against a first one.
 #[async_trait]
 pub trait RecurringPay: Send + Sync {

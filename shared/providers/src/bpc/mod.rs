@@ -366,32 +366,6 @@ impl Provider for Bpc {
         METHODS
     }
 
-    fn as_capture(&self) -> Option<&dyn Capture> {
-        Some(self)
-    }
-
-    fn as_void(&self) -> Option<&dyn Void> {
-        Some(self)
-    }
-
-    fn as_refunds(&self) -> Option<&dyn Refunds> {
-        Some(self)
-    }
-
-    fn as_status(&self) -> Option<&dyn StatusLookup> {
-        Some(self)
-    }
-
-    fn as_webhooks(&self) -> Option<&dyn Webhooks> {
-        Some(self)
-    }
-
-    /// The session routes take BPC's payment id as token: `session/void` is how an
-    /// authorisation is cancelled. There is no `session/open` (a Payment is created by `pay`).
-    fn as_session_tokens(&self) -> Option<&dyn SessionTokens> {
-        Some(self)
-    }
-
     async fn pay(&self, cmd: &PayCommand) -> Result<PayOutcome, ProviderError> {
         let body = self.create_body(cmd)?;
         let created: wire::Payment =
@@ -415,6 +389,17 @@ impl Provider for Bpc {
             recurrence_token: None,
         })
     }
+
+    // The session routes take BPC's payment id as token: `session/void` is how an
+    // authorisation is cancelled. There is no `session/open` (a Payment is created by `pay`).
+    crate::capabilities!(
+        Capture,
+        Void,
+        Refunds,
+        StatusLookup,
+        Webhooks,
+        SessionTokens
+    );
 }
 
 impl SessionTokens for Bpc {}

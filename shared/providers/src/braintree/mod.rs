@@ -373,22 +373,6 @@ impl Provider for Braintree {
         METHODS
     }
 
-    fn as_capture(&self) -> Option<&dyn Capture> {
-        Some(self)
-    }
-
-    fn as_refunds(&self) -> Option<&dyn Refunds> {
-        Some(self)
-    }
-
-    fn as_status(&self) -> Option<&dyn StatusLookup> {
-        Some(self)
-    }
-
-    fn as_webhooks(&self) -> Option<&dyn Webhooks> {
-        Some(self)
-    }
-
     async fn pay(&self, cmd: &PayCommand) -> Result<PayOutcome, ProviderError> {
         let sale = sale_request(cmd.braintree.as_ref())?;
         let submit = self.submit_for_settlement(cmd)?;
@@ -420,6 +404,8 @@ impl Provider for Braintree {
             Err(error) => Err(rejected(error)),
         }
     }
+
+    crate::capabilities!(Capture, Refunds, StatusLookup, Webhooks);
 }
 
 #[async_trait]

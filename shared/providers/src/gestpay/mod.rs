@@ -188,21 +188,7 @@ impl Provider for Gestpay {
         })
     }
 
-    fn as_capture(&self) -> Option<&dyn Capture> {
-        Some(self)
-    }
-
-    fn as_refunds(&self) -> Option<&dyn Refunds> {
-        Some(self)
-    }
-
-    fn as_status(&self) -> Option<&dyn StatusLookup> {
-        Some(self)
-    }
-
-    fn as_webhooks(&self) -> Option<&dyn Webhooks> {
-        Some(self)
-    }
+    crate::capabilities!(Capture, Refunds, StatusLookup, Webhooks);
 }
 
 #[async_trait]

@@ -370,31 +370,16 @@ impl Provider for Paymentz {
         })
     }
 
-    fn as_capture(&self) -> Option<&dyn Capture> {
-        Some(self)
-    }
-
-    fn as_void(&self) -> Option<&dyn Void> {
-        Some(self)
-    }
-
-    fn as_refunds(&self) -> Option<&dyn Refunds> {
-        Some(self)
-    }
-
-    fn as_status(&self) -> Option<&dyn StatusLookup> {
-        Some(self)
-    }
-
-    fn as_webhooks(&self) -> Option<&dyn Webhooks> {
-        Some(self)
-    }
-
-    /// `session/void` is where an authorisation is reversed (RV); the session routes take
-    /// Paymentz's paymentId as `sessionToken`.
-    fn as_session_tokens(&self) -> Option<&dyn SessionTokens> {
-        Some(self)
-    }
+    // `session/void` is where an authorisation is reversed (RV); the session routes take
+    // Paymentz's paymentId as `sessionToken`.
+    crate::capabilities!(
+        Capture,
+        Void,
+        Refunds,
+        StatusLookup,
+        Webhooks,
+        SessionTokens
+    );
 }
 
 impl SessionTokens for Paymentz {}

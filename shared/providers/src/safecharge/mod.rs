@@ -322,33 +322,15 @@ impl Provider for Safecharge {
         Err(ProviderError::NotSupported)
     }
 
-    fn as_capture(&self) -> Option<&dyn Capture> {
-        Some(self)
-    }
-
-    fn as_void(&self) -> Option<&dyn Void> {
-        Some(self)
-    }
-
-    fn as_refunds(&self) -> Option<&dyn Refunds> {
-        Some(self)
-    }
-
-    fn as_status(&self) -> Option<&dyn StatusLookup> {
-        Some(self)
-    }
-
-    fn as_webhooks(&self) -> Option<&dyn Webhooks> {
-        Some(self)
-    }
-
-    fn as_session_open(&self) -> Option<&dyn SessionOpen> {
-        Some(self)
-    }
-
-    fn as_session_tokens(&self) -> Option<&dyn SessionTokens> {
-        Some(self)
-    }
+    crate::capabilities!(
+        Capture,
+        Void,
+        Refunds,
+        StatusLookup,
+        Webhooks,
+        SessionOpen,
+        SessionTokens
+    );
 }
 
 impl SessionTokens for Safecharge {}

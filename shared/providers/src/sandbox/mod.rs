@@ -270,41 +270,17 @@ impl Provider for Sandbox {
         Some(hosted::routes(self.core.clone()))
     }
 
-    fn as_refunds(&self) -> Option<&dyn Refunds> {
-        Some(self)
-    }
-
-    fn as_recurring(&self) -> Option<&dyn RecurringPay> {
-        Some(self)
-    }
-
-    fn as_capture(&self) -> Option<&dyn Capture> {
-        Some(self)
-    }
-
-    fn as_void(&self) -> Option<&dyn Void> {
-        Some(self)
-    }
-
-    fn as_refund_lookup(&self) -> Option<&dyn RefundLookup> {
-        Some(self)
-    }
-
-    fn as_status(&self) -> Option<&dyn StatusLookup> {
-        Some(self)
-    }
-
-    fn as_webhooks(&self) -> Option<&dyn Webhooks> {
-        Some(self)
-    }
-
-    fn as_session_open(&self) -> Option<&dyn SessionOpen> {
-        Some(self)
-    }
-
-    fn as_session_tokens(&self) -> Option<&dyn SessionTokens> {
-        Some(self)
-    }
+    crate::capabilities!(
+        Refunds,
+        RecurringPay,
+        Capture,
+        Void,
+        RefundLookup,
+        StatusLookup,
+        Webhooks,
+        SessionOpen,
+        SessionTokens
+    );
 }
 
 impl SessionTokens for Sandbox {}

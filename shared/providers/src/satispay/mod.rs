@@ -268,17 +268,7 @@ impl Provider for Satispay {
         })
     }
 
-    fn as_refunds(&self) -> Option<&dyn Refunds> {
-        Some(self)
-    }
-
-    fn as_status(&self) -> Option<&dyn StatusLookup> {
-        Some(self)
-    }
-
-    fn as_webhooks(&self) -> Option<&dyn Webhooks> {
-        Some(self)
-    }
+    crate::capabilities!(Refunds, StatusLookup, Webhooks);
 }
 
 #[async_trait]

@@ -265,23 +265,9 @@ impl Provider for Scalapay {
         )
     }
 
-    fn as_refunds(&self) -> Option<&dyn Refunds> {
-        Some(self)
-    }
-
-    fn as_status(&self) -> Option<&dyn StatusLookup> {
-        Some(self)
-    }
-
-    fn as_webhooks(&self) -> Option<&dyn Webhooks> {
-        Some(self)
-    }
-
-    /// The session routes reach refund and status with the order token as token. No
-    /// merchant-driven capture or void: the capture is part of status (see the module doc).
-    fn as_session_tokens(&self) -> Option<&dyn SessionTokens> {
-        Some(self)
-    }
+    // The session routes reach refund and status with the order token as token. No
+    // merchant-driven capture or void: the capture is part of status (see the module doc).
+    crate::capabilities!(Refunds, StatusLookup, Webhooks, SessionTokens);
 }
 
 impl SessionTokens for Scalapay {}

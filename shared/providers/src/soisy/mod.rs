@@ -197,13 +197,7 @@ impl Provider for Soisy {
         )
     }
 
-    fn as_status(&self) -> Option<&dyn StatusLookup> {
-        Some(self)
-    }
-
-    fn as_webhooks(&self) -> Option<&dyn Webhooks> {
-        Some(self)
-    }
+    crate::capabilities!(StatusLookup, Webhooks);
 }
 
 #[async_trait]

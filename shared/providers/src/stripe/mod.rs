@@ -210,36 +210,6 @@ impl Provider for Stripe {
         METHODS
     }
 
-    fn as_capture(&self) -> Option<&dyn Capture> {
-        Some(self)
-    }
-
-    fn as_void(&self) -> Option<&dyn Void> {
-        Some(self)
-    }
-
-    fn as_refunds(&self) -> Option<&dyn Refunds> {
-        Some(self)
-    }
-
-    fn as_refund_lookup(&self) -> Option<&dyn RefundLookup> {
-        Some(self)
-    }
-
-    fn as_status(&self) -> Option<&dyn StatusLookup> {
-        Some(self)
-    }
-
-    fn as_webhooks(&self) -> Option<&dyn Webhooks> {
-        Some(self)
-    }
-
-    /// The session routes take the Checkout Session id as token. There is no `session/open`:
-    /// a session is opened by `pay`, which needs the buyer's redirect URLs.
-    fn as_session_tokens(&self) -> Option<&dyn SessionTokens> {
-        Some(self)
-    }
-
     async fn pay(&self, cmd: &PayCommand) -> Result<PayOutcome, ProviderError> {
         let form = self.checkout_form(cmd)?;
         let session: CheckoutSession = self
@@ -253,6 +223,18 @@ impl Provider for Stripe {
             "Redirect the buyer to Stripe Checkout",
         )
     }
+
+    // The session routes take the Checkout Session id as token. There is no `session/open`:
+    // a session is opened by `pay`, which needs the buyer's redirect URLs.
+    crate::capabilities!(
+        Capture,
+        Void,
+        Refunds,
+        RefundLookup,
+        StatusLookup,
+        Webhooks,
+        SessionTokens
+    );
 }
 
 impl SessionTokens for Stripe {}

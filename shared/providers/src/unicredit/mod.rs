@@ -251,30 +251,15 @@ impl Provider for Unicredit {
         )
     }
 
-    fn as_capture(&self) -> Option<&dyn Capture> {
-        Some(self)
-    }
-
-    fn as_void(&self) -> Option<&dyn Void> {
-        Some(self)
-    }
-
-    fn as_refunds(&self) -> Option<&dyn Refunds> {
-        Some(self)
-    }
-
-    fn as_status(&self) -> Option<&dyn StatusLookup> {
-        Some(self)
-    }
-
-    fn as_webhooks(&self) -> Option<&dyn Webhooks> {
-        Some(self)
-    }
-
-    /// `session/void` (VoidAuth) is the only route that releases an authorisation.
-    fn as_session_tokens(&self) -> Option<&dyn SessionTokens> {
-        Some(self)
-    }
+    // `session/void` (VoidAuth) is the only route that releases an authorisation.
+    crate::capabilities!(
+        Capture,
+        Void,
+        Refunds,
+        StatusLookup,
+        Webhooks,
+        SessionTokens
+    );
 }
 
 impl SessionTokens for Unicredit {}
