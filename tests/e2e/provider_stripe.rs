@@ -124,6 +124,26 @@ async fn confirm(pgm: &TestServer, id: &str, amount: &str) -> Answer {
     .await
 }
 
+/// The next refund reads the session, then posts the refund: Stripe refunds, and the answer to
+/// the post is lost.
+fn lose_next_refund_answer(s: &Setup) {
+    s.mock.server.faults.push(Fault::Delay(Duration::ZERO));
+    s.mock.server.faults.push(Fault::ResetAfterWork);
+}
+
+/// A 5.00 refund of `id` under `Idempotency-Key: key`.
+async fn keyed_refund(s: &Setup, id: &str, key: &str) -> Answer {
+    s.pgm
+        .send(
+            s.pgm
+                .client
+                .post(format!("{}/stripe/stripe/refund", s.pgm.url))
+                .header("idempotency-key", key)
+                .json(&json!({"shopTransactionID": id, "amount": "5.00"})),
+        )
+        .await
+}
+
 fn requests_to(mock: &StripeMock, path_end: &str) -> usize {
     mock.requests()
         .iter()
@@ -313,18 +333,8 @@ async fn session_void_releases_an_authorisation() {
 async fn a_refund_retried_after_a_lost_answer_refunds_once() {
     let s = setup().await;
     paid(&s, "st-lost-refund", "20.00").await;
-    // A refund reads the session, then posts the refund: the post's answer is lost.
-    s.mock.server.faults.push(Fault::Delay(Duration::ZERO));
-    s.mock.server.faults.push(Fault::ResetAfterWork);
-    let send = || {
-        s.pgm.send(
-            s.pgm
-                .client
-                .post(format!("{}/stripe/stripe/refund", s.pgm.url))
-                .header("idempotency-key", "refund-st-lost-1")
-                .json(&json!({"shopTransactionID": "st-lost-refund", "amount": "5.00"})),
-        )
-    };
+    let send = || keyed_refund(&s, "st-lost-refund", "refund-st-lost-1");
+    lose_next_refund_answer(&s);
     send().await.problem(502, "PROVIDER_UNAVAILABLE");
     assert_eq!(
         s.mock.refunds().len(),
@@ -580,18 +590,8 @@ async fn a_pending_refund_without_a_webhook_is_settled_by_check() {
 async fn a_refund_retried_after_stripe_pruned_its_key_is_found_not_sent_again() {
     let s = setup().await;
     paid(&s, "st-pruned", "20.00").await;
-    // The refund reads the session, then posts the refund: Stripe refunds, the answer is lost.
-    s.mock.server.faults.push(Fault::Delay(Duration::ZERO));
-    s.mock.server.faults.push(Fault::ResetAfterWork);
-    let send = || {
-        s.pgm.send(
-            s.pgm
-                .client
-                .post(format!("{}/stripe/stripe/refund", s.pgm.url))
-                .header("idempotency-key", "refund-st-pruned-1")
-                .json(&json!({"shopTransactionID": "st-pruned", "amount": "5.00"})),
-        )
-    };
+    let send = || keyed_refund(&s, "st-pruned", "refund-st-pruned-1");
+    lose_next_refund_answer(&s);
     send().await.problem(502, "PROVIDER_UNAVAILABLE");
     assert_eq!(
         s.mock.refunds().len(),
