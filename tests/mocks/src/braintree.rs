@@ -372,6 +372,25 @@ fn validation(object: &str, code: &str, attribute: &str, message: &str) -> Respo
     )
 }
 
+/// The checks a settlement or refund request passes first (auth, merchant, XML `<transaction>`),
+/// and its `<transaction>` with its optional `<amount>` (absent: the whole amount), refused when
+/// malformed.
+fn optional_amount(
+    merchant_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Node, Option<String>), Box<Response>> {
+    gate(merchant_id, headers, !body.is_empty())?;
+    let tx = body_root(body, "transaction")?;
+    let amount = tx.text_of("amount").filter(|a| !a.is_empty());
+    if amount.is_some() {
+        if let Some(r) = invalid_amount(amount.as_deref()) {
+            return Err(Box::new(r));
+        }
+    }
+    Ok((tx, amount))
+}
+
 fn invalid_amount(text: Option<&str>) -> Option<Response> {
     match text {
         None | Some("") => Some(validation(
@@ -636,19 +655,10 @@ async fn settle_submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = gate(&merchant_id, &headers, !body.is_empty()) {
-        return *r;
-    }
-    let tx = match body_root(&body, "transaction") {
-        Ok(t) => t,
+    let (_, amount) = match optional_amount(&merchant_id, &headers, &body) {
+        Ok(read) => read,
         Err(r) => return *r,
     };
-    let amount = tx.text_of("amount").filter(|a| !a.is_empty());
-    if amount.is_some() {
-        if let Some(r) = invalid_amount(amount.as_deref()) {
-            return r;
-        }
-    }
     with(&books, |books| {
         let Some(t) = books.transactions.get_mut(&id) else {
             return StatusCode::NOT_FOUND.into_response();
@@ -717,19 +727,10 @@ async fn refund(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = gate(&merchant_id, &headers, !body.is_empty()) {
-        return *r;
-    }
-    let tx = match body_root(&body, "transaction") {
-        Ok(t) => t,
+    let (tx, amount) = match optional_amount(&merchant_id, &headers, &body) {
+        Ok(read) => read,
         Err(r) => return *r,
     };
-    let amount = tx.text_of("amount").filter(|a| !a.is_empty());
-    if amount.is_some() {
-        if let Some(r) = invalid_amount(amount.as_deref()) {
-            return r;
-        }
-    }
     with(&books, |books| {
         let Some(sale) = books.transactions.get(&id).cloned() else {
             return StatusCode::NOT_FOUND.into_response();
