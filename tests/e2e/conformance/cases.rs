@@ -315,7 +315,12 @@ pub async fn webhook_forged(s: Suite) {
     let p = s.pay("cf-forged", "15.00").await;
     match s.driver.callbacks() {
         Callbacks::Signed => {
-            for forged in s.driver.forged(&s.pgm, &p) {
+            let forgeries = s.driver.forged(&s.pgm, &p);
+            assert!(
+                !forgeries.is_empty(),
+                "a signed provider's driver forges at least one"
+            );
+            for forged in forgeries {
                 refused_as_unsigned(&forged.send(&s.pgm).await);
             }
         }

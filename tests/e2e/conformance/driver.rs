@@ -146,12 +146,18 @@ pub trait Driver: Send + Sync {
     fn callbacks(&self) -> Callbacks;
     /// The provider's genuine callback about the payment as it is now.
     async fn callback(&self, pgm: &TestServer, payment: &Payment) -> Delivery;
-    /// A callback claiming the (unpaid) payment is paid, not signed with the provider's
-    /// secret. Only for [`Callbacks::Signed`].
-    fn forged(&self, pgm: &TestServer, payment: &Payment) -> Vec<Delivery>;
+    /// Callbacks claiming the (unpaid) payment is paid, not signed with the provider's secret.
+    /// A [`Callbacks::Signed`] driver must give at least one (the case checks); an unsigned
+    /// trigger has nothing to forge.
+    fn forged(&self, _pgm: &TestServer, _payment: &Payment) -> Vec<Delivery> {
+        Vec::new()
+    }
     /// A callback claiming the (unpaid) payment is paid, signed with the right secret but
-    /// outside the provider's freshness window; `Err` says why the provider has none.
-    fn stale(&self, pgm: &TestServer, payment: &Payment) -> Result<Delivery, &'static str>;
+    /// outside the provider's freshness window; `Err` says why the provider has none (an
+    /// unsigned trigger has no timestamp at all).
+    fn stale(&self, _pgm: &TestServer, _payment: &Payment) -> Result<Delivery, &'static str> {
+        Err("the provider signs no timestamp")
+    }
 
     /// Makes the provider's API fail this way for the next pay (a 5xx or a timeout: nothing
     /// was accepted); `body` may be changed to ask for it. `Err` says why it cannot.

@@ -93,14 +93,6 @@ impl Driver for Gestpay {
         )
     }
 
-    fn forged(&self, _: &TestServer, _: &Payment) -> Vec<Delivery> {
-        Vec::new()
-    }
-
-    fn stale(&self, _: &TestServer, _: &Payment) -> Result<Delivery, &'static str> {
-        Err("an unsigned trigger has no timestamp")
-    }
-
     fn outage(&self, fault: Fault, _: &mut Value) -> Result<(), &'static str> {
         self.server.faults.push(fault);
         Ok(())

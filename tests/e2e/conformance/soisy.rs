@@ -99,14 +99,6 @@ impl Driver for Soisy {
         Delivery::post_form(cb.url, cb.body)
     }
 
-    fn forged(&self, _: &TestServer, _: &Payment) -> Vec<Delivery> {
-        Vec::new()
-    }
-
-    fn stale(&self, _: &TestServer, _: &Payment) -> Result<Delivery, &'static str> {
-        Err("an unsigned trigger has no timestamp to be stale")
-    }
-
     fn outage(&self, fault: Fault, _: &mut Value) -> Result<(), &'static str> {
         self.server.faults.push(fault);
         Ok(())
