@@ -8,7 +8,7 @@ mod aws;
 use aws::{
     function_url_event, http_api_event, pay, status, FunctionUrl, HttpFunction, HttpRequest, Stack,
 };
-use pgm_runtime::{AwsClients, Operation, Outbound, Pgm, Profile};
+use pgm_runtime::{AwsClients, Function, Outbound, Pgm, Profile};
 use pgm_store::dynamodb::RequestCounter;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -32,10 +32,10 @@ async fn requests_per_operation_on_the_happy_path() {
     let pgm = Pgm::build_with(&stack.env, Profile::Lambda, Some(clients))
         .await
         .expect("the functions start");
-    let pay_fn = HttpFunction::from_pgm(&pgm, Operation::Pay);
-    let callback_fn = HttpFunction::from_pgm(&pgm, Operation::Callback);
-    let status_fn = HttpFunction::from_pgm(&pgm, Operation::Status);
-    let refund_fn = HttpFunction::from_pgm(&pgm, Operation::Refund);
+    let pay_fn = HttpFunction::from_pgm(&pgm, Function::Pay);
+    let callback_fn = HttpFunction::from_pgm(&pgm, Function::Callback);
+    let status_fn = HttpFunction::from_pgm(&pgm, Function::Status);
+    let refund_fn = HttpFunction::from_pgm(&pgm, Function::Refund);
     callback_url.serve(&callback_fn);
     counter.take(); // table and queue set-up
 

@@ -14,7 +14,7 @@ use aws::{
 use pgm_core::signing::verify_timestamped;
 use pgm_e2e::Receiver;
 use pgm_runtime::ops::{execute, Command};
-use pgm_runtime::{AwsClients, Notifier, Operation, Outbound, Pgm, Profile};
+use pgm_runtime::{AwsClients, Function, Notifier, Outbound, Pgm, Profile};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -50,9 +50,9 @@ async fn pay_3ds_callback_notifier_and_status_through_lambda_events() {
     )
     .await;
     // Each function builds its own app, as each Lambda does at init.
-    let pay_fn = stack.function(Operation::Pay).await;
-    let callback_fn = stack.function(Operation::Callback).await;
-    let status_fn = stack.function(Operation::Status).await;
+    let pay_fn = stack.function(Function::Pay).await;
+    let callback_fn = stack.function(Function::Callback).await;
+    let status_fn = stack.function(Function::Status).await;
     callback_url.serve(&callback_fn);
     let notifier = Notifier::from_env(&stack.env, None)
         .await
@@ -128,9 +128,9 @@ async fn pay_3ds_callback_notifier_and_status_through_lambda_events() {
 #[tokio::test]
 async fn each_function_serves_only_its_own_routes() {
     let stack = Stack::new("https://abc123.lambda-url.us-east-1.on.aws", &[]).await;
-    let pay_fn = stack.function(Operation::Pay).await;
-    let status_fn = stack.function(Operation::Status).await;
-    let callback_fn = stack.function(Operation::Callback).await;
+    let pay_fn = stack.function(Function::Pay).await;
+    let status_fn = stack.function(Function::Status).await;
+    let callback_fn = stack.function(Function::Callback).await;
 
     // The pay function does not answer a status request, and the other way round.
     let status_on_pay = status(&pay_fn, "nobody").await;
@@ -200,8 +200,8 @@ async fn a_receiver_that_keeps_failing_ends_in_the_dlq_and_the_redrive_delivers_
     )
     .await
     .expect("queues");
-    let pay_fn = stack.function(Operation::Pay).await;
-    let callback_fn = stack.function(Operation::Callback).await;
+    let pay_fn = stack.function(Function::Pay).await;
+    let callback_fn = stack.function(Function::Callback).await;
     callback_url.serve(&callback_fn);
     let notifier = Notifier::from_env(&stack.env, None)
         .await
@@ -269,7 +269,7 @@ async fn a_notification_committed_while_the_queue_is_unreachable_goes_out_after_
         ],
     )
     .await;
-    let pay_fn = stack.function(Operation::Pay).await; // creates the table and the queues
+    let pay_fn = stack.function(Function::Pay).await; // creates the table and the queues
     let sqs = stack.sqs().await;
 
     // The callback function's SQS endpoint is a closed port: every publish fails.
@@ -290,7 +290,7 @@ async fn a_notification_committed_while_the_queue_is_unreachable_goes_out_after_
     let pgm = Pgm::build_with(&env, Profile::Lambda, Some(clients))
         .await
         .expect("the callback function starts");
-    let callback_fn = HttpFunction::from_pgm(&pgm, Operation::Callback);
+    let callback_fn = HttpFunction::from_pgm(&pgm, Function::Callback);
     callback_url.serve(&callback_fn);
 
     let paid = pay(&pay_fn, "lambda-stuck", "8.00", "tok_3ds").await.json();

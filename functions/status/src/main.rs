@@ -1,7 +1,7 @@
 //! The `status` Lambda: GET /{provider}/status and the OpenAPI document, behind API Gateway (HTTP API, payload 2.0) or a Function URL.
 
 use pgm_core::Env;
-use pgm_runtime::{init_tracing, LogFormat, Operation, Pgm, Profile};
+use pgm_runtime::{init_tracing, Function, LogFormat, Pgm, Profile};
 
 // One thread: a Lambda instance gets one event at a time (functions/README.md).
 #[tokio::main(flavor = "current_thread")]
@@ -9,5 +9,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let env = Env::from_process();
     init_tracing(&env, LogFormat::Lambda)?;
     let pgm = Pgm::build(&env, Profile::Lambda).await?;
-    lambda_http::run(pgm.operation_router(Operation::Status)).await
+    lambda_http::run(pgm.function_router(Function::Status)).await
 }

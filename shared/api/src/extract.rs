@@ -143,14 +143,15 @@ impl<T: DeserializeOwned> JsonBody<T> {
     }
 }
 
-/// Path parameters as strings; a path that cannot be decoded is a problem, not a plain text.
-pub struct Segments(pub Vec<String>);
+/// Path parameters read into `T` by name; a path that cannot be decoded is a problem, not a
+/// plain text.
+pub struct PathParams<T>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for Segments {
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
     type Rejection = ProblemResponse;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let params = axum::extract::Path::<Vec<String>>::from_request_parts(parts, state)
+        let params = axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map_err(|_| {
                 problem(
@@ -160,7 +161,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Segments {
                     "the path could not be decoded",
                 )
             })?;
-        Ok(Segments(params.0))
+        Ok(PathParams(params.0))
     }
 }
 

@@ -6,7 +6,9 @@ use crate::idempotency::{Claim, Reply};
 use crate::{App, AppError, Change};
 use pgm_core::event::{EventType, NotificationEvent};
 use pgm_core::payment::RefundState;
-use pgm_core::wire::{AmendCommand, ConfirmResponse, OkKo, RefundResponse, SessionResponse};
+use pgm_core::wire::{
+    ConfirmResponse, OkKo, PaymentAmountCommand, RefundResponse, SessionResponse,
+};
 use pgm_core::{Money, Payment, PaymentState};
 use pgm_providers::{
     Operation, ProviderError, RefundOutcome, RefundStatus as ProviderRefundStatus,
@@ -35,7 +37,7 @@ impl App {
         &self,
         provider_name: &str,
         method: Option<&str>,
-        cmd: AmendCommand,
+        cmd: PaymentAmountCommand,
         idempotency_key: Option<&str>,
         request_hash: &str,
         route: Route,
@@ -105,7 +107,7 @@ impl App {
         &self,
         provider_name: &str,
         method: Option<&str>,
-        cmd: AmendCommand,
+        cmd: PaymentAmountCommand,
         idempotency_key: Option<&str>,
         request_hash: &str,
         route: Route,
@@ -281,7 +283,7 @@ impl App {
     pub async fn void(
         &self,
         provider_name: &str,
-        cmd: AmendCommand,
+        cmd: PaymentAmountCommand,
         idempotency_key: Option<&str>,
         request_hash: &str,
     ) -> Result<Reply, AppError> {

@@ -97,17 +97,24 @@ impl AppError {
     }
 }
 
-/// RFC 9457 problem details, as every error leaves the PGM.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// RFC 9457 problem details, as every error leaves the PGM. Never contains a secret, a card
+/// token or a stack trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// `urn:pgm:problem:` and the code in lower case with hyphens.
     #[serde(rename = "type")]
+    #[schema(pattern = "^urn:pgm:problem:[a-z-]+$")]
     pub kind: String,
     pub title: String,
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     pub detail: String,
+    /// Stable, upper case.
+    #[schema(pattern = "^[A-Z_]+$")]
     pub code: &'static str,
     /// The offending field, for validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     pub field: Option<String>,
     #[serde(skip)]
     pub retry_after_secs: Option<u64>,

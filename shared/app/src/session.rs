@@ -7,7 +7,7 @@ use crate::pay::Claimed;
 use crate::{App, AppError, Change, Problem};
 use pgm_core::payment::NewPayment;
 use pgm_core::wire::{
-    AmendCommand, OkKo, SessionOpenRequest, SessionOpenResponse, SessionResponse,
+    OkKo, PaymentAmountCommand, SessionOpenRequest, SessionOpenResponse, SessionResponse,
 };
 use pgm_core::{PaymentKind, PaymentState};
 use pgm_providers::{Operation, ProviderError};
@@ -84,7 +84,7 @@ impl App {
     pub async fn session_check(
         &self,
         provider_name: &str,
-        cmd: AmendCommand,
+        cmd: PaymentAmountCommand,
     ) -> Result<Reply, AppError> {
         let provider = self.provider(provider_name, None, Operation::SessionCheck)?;
         let mut payment = self.find(provider.name(), &cmd.payment).await?;

@@ -5,8 +5,9 @@ use crate::payment::{ApiStatus, Payment, PaymentState};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum EventType {
     #[serde(rename = "payment.succeeded")]
     PaymentSucceeded,
@@ -39,11 +40,15 @@ impl EventType {
     }
 }
 
-/// The v2 body plus the ext fields. Field order and names are the wire contract.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What the PGM POSTs to PAYMENT_CALLBACK_URL: the v2 body plus the ext fields. Field order
+/// and names are the wire contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationEvent {
     pub provider_name: String,
+    /// From the method segment: credit-cards → CREDITCARD, pay-pal → PAYPAL, others upper
+    /// case without hyphens.
+    #[schema(pattern = "^[A-Z0-9_]*$")]
     pub payment_type: String,
     pub is_successful: bool,
     pub result_description: String,
@@ -54,9 +59,13 @@ pub struct NotificationEvent {
     pub event_id: String,
     pub event_type: EventType,
     pub status: ApiStatus,
+    #[schema(value_type = crate::schema::WireAmount)]
     pub amount: String,
+    #[schema(value_type = crate::schema::CurrencyCode)]
     pub currency: String,
+    /// RFC 3339, UTC.
     pub occurred_at: String,
+    /// Grows by one with each event about this payment: order events by it.
     pub sequence: u64,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,

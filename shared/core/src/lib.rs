@@ -6,6 +6,7 @@ pub mod event;
 pub mod money;
 pub mod payment;
 pub mod sandbox_ledger;
+pub mod schema;
 pub mod secret;
 pub mod signing;
 pub mod wire;

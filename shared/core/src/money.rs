@@ -10,7 +10,7 @@ pub const MAX_MINOR: i64 = 1_000_000_000_000_000;
 
 /// ISO 4217 codes we accept, with their minor-unit exponent. Funds codes and precious metals
 /// are left out on purpose: no provider charges them.
-const CURRENCIES: &[(&str, u8)] = &[
+pub(crate) const CURRENCIES: &[(&str, u8)] = &[
     ("AED", 2),
     ("AFN", 2),
     ("ALL", 2),

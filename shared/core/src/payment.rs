@@ -4,9 +4,10 @@
 use crate::money::{Money, MoneyError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// Where a payment stands, in more detail than the API's three values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentState {
     /// The pay request is claimed; the provider has not answered (or its answer was lost).
@@ -23,8 +24,9 @@ pub enum PaymentState {
     Voided,
 }
 
-/// The API's view of a payment (`/status`, notifications).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The API's view of a payment: ACCEPTED (authorised or captured), FAILED (declined, expired
+/// or voided), PENDING (not decided yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ApiStatus {
     Accepted,

@@ -6,8 +6,9 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schema(as = SandboxChargeStatus)]
 pub enum ChargeStatus {
     /// Waiting for the buyer on the hosted 3DS page.
     AwaitingBuyer,
@@ -19,14 +20,20 @@ pub enum ChargeStatus {
     Voided,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One refund of a charge (minor units, Unix milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = SandboxRefund)]
 pub struct LedgerRefund {
     pub id: String,
     pub amount_minor: i64,
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One charge in the sandbox provider's own books (what a PSP dashboard shows). Amounts are
+/// integer minor units, times Unix milliseconds; field names are the sandbox's own
+/// (snake_case).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = SandboxCharge)]
 pub struct Charge {
     pub id: String,
     /// The merchant's shopTransactionID.

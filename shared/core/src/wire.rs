@@ -2,10 +2,12 @@
 //! commands the rest of the system can trust.
 
 use crate::money::{Currency, Money, MoneyError};
+use crate::schema::{CurrencyCode, HttpUrl, Id, PositiveAmount, WireAmount};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// A client mistake, naming the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,7 +72,10 @@ fn validate_url(field: &str, url: &Option<String>) -> Result<(), ValidationError
     Ok(())
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// Recurring payments. A first instalment (isFirstInstallment true, or no token given) is
+/// charged like a pay and answers a `recurrenceToken`; later instalments send that token (or
+/// the first payment's paymentID as previousPaymentID). Unknown fields are ignored.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecurrenceDetails {
     #[serde(default)]
@@ -81,33 +86,54 @@ pub struct RecurrenceDetails {
     pub installment_amount: Option<String>,
     #[serde(default)]
     pub installment_frequency_in_days: Option<u32>,
+    /// The first instalment's paymentID (also accepted as `previousPaymentId`).
     #[serde(default, rename = "previousPaymentID", alias = "previousPaymentId")]
     pub previous_payment_id: Option<String>,
+    /// The token the first instalment's answer gave.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub recurrence_token: Option<Secret>,
 }
 
-/// `POST /{provider}/{method}/pay` and `/pay/recurrent`.
-#[derive(Debug, Clone, Deserialize)]
+/// The body of `POST /{provider}/{method}/pay` and `/pay/recurrent`. Only `amount` and
+/// `shopTransactionID` are always required; the rest depends on the provider. Unknown fields
+/// are ignored. On `/pay/recurrent`, `recurrenceDetails` is required and the amount may be
+/// zero (card verification for a first instalment).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PayRequest {
+    #[schema(value_type = PositiveAmount)]
     pub amount: String,
+    /// The merchant's id of the payment; the idempotency key of pay. Also accepted as
+    /// `shopTransactionId`.
     #[serde(rename = "shopTransactionID", alias = "shopTransactionId")]
+    #[schema(value_type = Id)]
     pub shop_transaction_id: String,
+    /// Defaults to EUR.
     #[serde(default)]
+    #[schema(value_type = Option<CurrencyCode>)]
     pub currency: Option<String>,
+    /// The card token (sandbox: `tok_ok`, `tok_ko`, `tok_3ds`, `tok_pending`, `tok_unavailable`).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub credit_card_token: Option<Secret>,
     #[serde(default)]
     pub buyer_name: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 254, pattern = "@")]
     pub buyer_email: Option<String>,
+    /// Where the buyer's browser goes after a successful redirect flow.
     #[serde(default)]
+    #[schema(value_type = Option<HttpUrl>)]
     pub success_redirect: Option<String>,
+    /// Where the buyer's browser goes after a failed or abandoned redirect flow.
     #[serde(default)]
+    #[schema(value_type = Option<HttpUrl>)]
     pub failure_redirect: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<HttpUrl>)]
     pub server_redirect: Option<String>,
+    /// Braintree: `nonce`, `deviceData`, `customerId`, `storeInVault`, `vaulted`.
     #[serde(default)]
     pub brain_tree_data_request: Option<Map<String, Value>>,
     #[serde(default)]
@@ -116,8 +142,11 @@ pub struct PayRequest {
     pub pay_pal_description: Option<String>,
     #[serde(default)]
     pub recurrence_details: Option<RecurrenceDetails>,
+    /// Provider-specific fields (e.g. Scalapay's `shipping`, `consumer`).
     #[serde(default)]
     pub provider_data: Option<Map<String, Value>>,
+    /// ext: echoed in every notification. At most 50 entries, keys up to 64 and values up to
+    /// 512 characters.
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
 }
@@ -210,7 +239,10 @@ impl PayRequest {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// OK: authorised or captured. KO: declined (final). REDIRECT_TO_URL: send the buyer to
+/// `redirectToUrl` (3DS, wallet, hosted page); the outcome comes by notification and
+/// `/status`. PENDING (ext): the outcome is not known yet; never a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PayResult {
     Ok,
@@ -221,14 +253,18 @@ pub enum PayResult {
     Pending,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer to pay. A provider's decline is not an error: it is a 200 with `result: KO`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PayResponse {
     pub result: PayResult,
     pub result_description: String,
     #[serde(rename = "paymentID")]
+    #[schema(required = true)]
     pub payment_id: Option<String>,
+    #[schema(required = true)]
     pub redirect_to_url: Option<String>,
+    #[schema(required = true)]
     pub redirect_to_url_mobile: Option<String>,
     /// ext: for recurrent payments, the token later instalments use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -262,28 +298,36 @@ fn payment_ref(
     }
 }
 
-/// `POST /{provider}/{method}/confirm` and `/refund`.
-#[derive(Debug, Clone, Deserialize)]
+/// The body of `POST /{provider}/{method}/confirm` and `/refund`. Names the payment by
+/// `shopTransactionID` (preferred when both are given) or by `paymentID`. Without `amount`,
+/// confirm captures the whole authorisation and refund refunds what remains. The amount's
+/// decimals must fit the payment's currency. Unknown fields are ignored.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct AmendRequest {
+pub struct ConfirmRefundRequest {
+    /// Also accepted as `shopTransactionId`.
     #[serde(default, rename = "shopTransactionID", alias = "shopTransactionId")]
+    #[schema(value_type = Option<Id>)]
     pub shop_transaction_id: Option<String>,
+    /// Also accepted as `paymentId`.
     #[serde(default, rename = "paymentID", alias = "paymentId")]
+    #[schema(value_type = Option<Id>)]
     pub payment_id: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<PositiveAmount>)]
     pub amount: Option<String>,
 }
 
 /// A validated confirm or refund. The amount's currency is the payment's, so it is parsed
-/// once the payment is loaded: see [`AmendCommand::amount_in`].
+/// once the payment is loaded: see [`PaymentAmountCommand::amount_in`].
 #[derive(Debug, Clone)]
-pub struct AmendCommand {
+pub struct PaymentAmountCommand {
     pub payment: PaymentRef,
     pub amount: Option<String>,
 }
 
-impl AmendRequest {
-    pub fn validate(self) -> Result<AmendCommand, ValidationError> {
+impl ConfirmRefundRequest {
+    pub fn validate(self) -> Result<PaymentAmountCommand, ValidationError> {
         let payment = payment_ref(self.shop_transaction_id, self.payment_id)?;
         if let Some(amount) = &self.amount {
             // Syntax is checked now, against the widest exponent, so bad input fails before
@@ -291,14 +335,14 @@ impl AmendRequest {
             Money::parse_decimal(amount, Currency::parse("KWD").expect("known"))
                 .map_err(|e| money_error("amount", e))?;
         }
-        Ok(AmendCommand {
+        Ok(PaymentAmountCommand {
             payment,
             amount: self.amount,
         })
     }
 }
 
-impl AmendCommand {
+impl PaymentAmountCommand {
     pub fn amount_in(&self, currency: Currency) -> Result<Option<Money>, ValidationError> {
         match &self.amount {
             None => Ok(None),
@@ -314,7 +358,7 @@ impl AmendCommand {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum OkKo {
     Ok,
@@ -323,7 +367,7 @@ pub enum OkKo {
 
 /// Where a refund stands at the provider (the refund answer's ext `refundStatus`, and what a
 /// provider adapter reports).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RefundStatus {
     /// The money went back: counted as refunded.
@@ -347,16 +391,22 @@ impl RefundStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer to refund (and to `session/refund`'s payment-route twin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundResponse {
     /// `OK` when the provider took the refund (done or pending), `KO` when it did not.
     pub result: OkKo,
     pub result_description: String,
+    /// ext: the PGM's id of this refund (stable across retries with the same
+    /// Idempotency-Key).
     #[serde(rename = "refundID")]
     pub refund_id: String,
     /// What this refund gave back: nothing while pending or after a failure.
+    #[schema(value_type = WireAmount)]
     pub refunded_amount: String,
+    /// What can still be refunded.
+    #[schema(value_type = WireAmount)]
     pub remaining_amount: String,
     /// ext: `SUCCEEDED`, `PENDING` (the merchant is notified when it ends) or `FAILED`.
     /// Absent only in answers stored by earlier versions.
@@ -364,21 +414,30 @@ pub struct RefundResponse {
     pub refund_status: Option<RefundStatus>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer to confirm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfirmResponse {
     pub result: OkKo,
     pub result_description: String,
-    /// ext
+    /// ext: captured so far.
+    #[schema(value_type = WireAmount)]
     pub captured_amount: String,
 }
 
 /// Query of `/check` and `/status`: `shopTransactionId` or `paymentId` (either spelling of ID).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LookupQuery {
+    /// The merchant's id of the payment (also accepted as `shopTransactionID`, but not both
+    /// spellings at once). One of shopTransactionId and paymentId is required;
+    /// shopTransactionId wins when both are given.
     #[serde(default, rename = "shopTransactionId", alias = "shopTransactionID")]
+    #[param(value_type = Option<Id>)]
     pub shop_transaction_id: Option<String>,
+    /// The provider's id of the payment (also accepted as `paymentID`).
     #[serde(default, rename = "paymentId", alias = "paymentID")]
+    #[param(value_type = Option<Id>)]
     pub payment_id: Option<String>,
 }
 
@@ -388,7 +447,8 @@ impl LookupQuery {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer to `/status` and `/check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusResponse {
     pub status: crate::payment::ApiStatus,
@@ -396,28 +456,39 @@ pub struct StatusResponse {
     pub state: crate::payment::PaymentState,
     /// ext
     #[serde(rename = "paymentID")]
+    #[schema(required = true)]
     pub payment_id: Option<String>,
     /// ext
     #[serde(rename = "shopTransactionID")]
     pub shop_transaction_id: String,
     /// ext
+    #[schema(value_type = WireAmount)]
     pub amount: String,
     /// ext
+    #[schema(value_type = CurrencyCode)]
     pub currency: String,
     /// ext
+    #[schema(value_type = WireAmount)]
     pub captured_amount: String,
     /// ext
+    #[schema(value_type = WireAmount)]
     pub refunded_amount: String,
 }
 
-/// `POST /{provider}/session/open`.
-#[derive(Debug, Clone, Deserialize)]
+/// The body of `POST /{provider}/session/open`. Idempotent on `shopTransactionID`, like pay.
+/// Unknown fields are ignored.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionOpenRequest {
+    /// Also accepted as `shopTransactionId`.
     #[serde(rename = "shopTransactionID", alias = "shopTransactionId")]
+    #[schema(value_type = Id)]
     pub shop_transaction_id: String,
+    #[schema(value_type = PositiveAmount)]
     pub amount: String,
+    /// Defaults to EUR.
     #[serde(default)]
+    #[schema(value_type = Option<CurrencyCode>)]
     pub currency: Option<String>,
 }
 
@@ -443,32 +514,39 @@ impl SessionOpenRequest {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer to `session/open`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionOpenResponse {
     pub session_token: String,
     #[serde(rename = "shopTransactionID")]
     pub shop_transaction_id: String,
+    #[schema(value_type = WireAmount)]
     pub amount: String,
+    #[schema(value_type = CurrencyCode)]
     pub currency: String,
     /// Where the buyer completes the payment, when the provider hosts a page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_to_url: Option<String>,
 }
 
-/// `POST /{provider}/session/confirm|void|refund|check`.
-#[derive(Debug, Clone, Deserialize)]
+/// The body of `POST /{provider}/session/confirm|void|refund|check`: names the session by its
+/// token. `amount` (confirm, refund) defaults to the whole remaining amount. Unknown fields are
+/// ignored.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionRequest {
+    #[schema(value_type = Id)]
     pub session_token: String,
     #[serde(default)]
+    #[schema(value_type = Option<PositiveAmount>)]
     pub amount: Option<String>,
 }
 
 impl SessionRequest {
-    pub fn validate(self) -> Result<AmendCommand, ValidationError> {
+    pub fn validate(self) -> Result<PaymentAmountCommand, ValidationError> {
         validate_id("sessionToken", &self.session_token)?;
-        AmendRequest {
+        ConfirmRefundRequest {
             shop_transaction_id: None,
             payment_id: Some(self.session_token),
             amount: self.amount,
@@ -481,7 +559,8 @@ impl SessionRequest {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer to `session/confirm|void|refund|check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionResponse {
     pub result: OkKo,
@@ -548,7 +627,7 @@ mod tests {
 
     #[test]
     fn amend_amount_follows_the_payment_currency() {
-        let cmd = AmendRequest {
+        let cmd = ConfirmRefundRequest {
             shop_transaction_id: Some("a".into()),
             payment_id: None,
             amount: Some("5.5".into()),

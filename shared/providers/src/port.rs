@@ -317,6 +317,11 @@ pub trait Provider: Send + Sync {
     fn hosted_routes(&self) -> Option<axum::Router> {
         None
     }
+
+    /// The OpenAPI description of [`Provider::hosted_routes`], merged into the API document.
+    fn hosted_document(&self) -> Option<utoipa::openapi::OpenApi> {
+        None
+    }
 }
 
 /// Hands out, inside an adapter's `impl Provider`, the capabilities it implements:

@@ -23,7 +23,7 @@ pub use aws::AwsClients;
 pub use config::{Config, DeliveryConfig, Profile, QueueKind, StoreKind};
 #[cfg(feature = "aws")]
 pub use notifier::Notifier;
-pub use pgm_api::Operation;
+pub use pgm_api::Function;
 pub use pgm_http::Outbound;
 pub use reconciler::{PassReport, Reconciler};
 pub use tracing_setup::{init_tracing, LogFormat};
@@ -180,9 +180,9 @@ impl Pgm {
         pgm_api::router(self.app.clone(), self.api.clone())
     }
 
-    /// One operation group's routes: what that Lambda function serves.
-    pub fn operation_router(&self, operation: Operation) -> axum::Router {
-        pgm_api::operation_router(self.app.clone(), self.api.clone(), operation)
+    /// One Lambda function's routes.
+    pub fn function_router(&self, function: Function) -> axum::Router {
+        pgm_api::function_router(self.app.clone(), self.api.clone(), function)
     }
 
     /// The enabled providers' names.

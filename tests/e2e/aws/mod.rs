@@ -18,7 +18,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
 use lambda_http::{Adapter, Context, LambdaEvent};
 use pgm_core::Env;
-use pgm_runtime::{AwsClients, Operation, Outbound, Pgm, Profile};
+use pgm_runtime::{AwsClients, Function, Outbound, Pgm, Profile};
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -125,8 +125,8 @@ impl Stack {
     }
 
     /// An HTTP function, built the way its `main` builds it.
-    pub async fn function(&self, operation: Operation) -> HttpFunction {
-        HttpFunction::build(&self.env, operation).await
+    pub async fn function(&self, function: Function) -> HttpFunction {
+        HttpFunction::build(&self.env, function).await
     }
 
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
@@ -146,18 +146,18 @@ pub struct HttpFunction {
 }
 
 impl HttpFunction {
-    pub async fn build(env: &Env, operation: Operation) -> HttpFunction {
+    pub async fn build(env: &Env, function: Function) -> HttpFunction {
         let pgm = Pgm::build(env, Profile::Lambda)
             .await
             .expect("the function starts");
         HttpFunction {
-            router: pgm.operation_router(operation),
+            router: pgm.function_router(function),
         }
     }
 
-    pub fn from_pgm(pgm: &Pgm, operation: Operation) -> HttpFunction {
+    pub fn from_pgm(pgm: &Pgm, function: Function) -> HttpFunction {
         HttpFunction {
-            router: pgm.operation_router(operation),
+            router: pgm.function_router(function),
         }
     }
 

@@ -10,7 +10,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use pgm_core::clock::now_ms;
 use pgm_core::signing::sign_timestamped;
@@ -27,10 +27,44 @@ pub fn callback_signature_header(secret: &str, unix_seconds: i64, body: &[u8]) -
     sign_timestamped(secret.as_bytes(), unix_seconds, body)
 }
 
+/// Paths and methods come from each handler's `#[utoipa::path]`, as the API's own routes do.
+/// The sandbox's pages in the API document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(show_page, decide, list_charges),
+    components(schemas(super::CallbackBody)),
+    tags((name = "sandbox provider pages",
+        description = "The simulated provider's own pages: the hosted 3-D Secure page and its books."))
+)]
+pub(crate) struct HostedPages;
+
+/// The `{chargeId}` of the page's path.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // documents the path; the handlers read it positionally
+struct ChargePath {
+    /// The sandbox charge id (the paymentID).
+    #[param(example = "sbx_0123456789abcdef01234567", rename = "chargeId")]
+    charge_id: String,
+}
+
+/// The form the page posts.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the form; `Decision` reads it, leniently, to name what is wrong
+struct DecisionForm {
+    #[schema(pattern = "^(approve|decline)$")]
+    decision: String,
+    /// The hidden field of the page's forms.
+    #[schema(rename = "pageToken")]
+    page_token: String,
+}
+
 pub(crate) fn routes(core: Arc<SandboxCore>) -> Router {
+    use utoipa::Path as _;
     Router::new()
-        .route("/sandbox/3ds/{charge_id}", get(show_page).post(decide))
-        .route("/sandbox/charges", get(list_charges))
+        .route(&__path_show_page::path(), get(show_page))
+        .route(&__path_decide::path(), post(decide))
+        .route(&__path_list_charges::path(), get(list_charges))
         .layer(axum::middleware::map_response(page_headers))
         .with_state(core)
 }
@@ -116,6 +150,25 @@ fn bad_charge_id() -> Response {
     invalid("chargeId", "the charge id could not be decoded")
 }
 
+/// The sandbox's hosted 3-D Secure page
+///
+/// Where `redirectToUrl` sends the buyer for tok_3ds. Shows the amount and two forms,
+/// `#approve` and `#decline`, that POST the decision back here with the page's own token
+/// (`pageToken`: signed, expiring after 15 minutes, good for one decision). Never framed, loads
+/// nothing from elsewhere. Served only when the sandbox provider is enabled.
+#[utoipa::path(get, path = "/sandbox/3ds/{chargeId}", operation_id = "sandbox3dsPage",
+    tag = "sandbox provider pages", params(ChargePath), security(()),
+    responses(
+        (status = 200, content_type = "text/html", body = String,
+            description = "The 3-D Secure page, or \"Already decided\" (with `#result`) once the buyer chose.",
+            headers(("Content-Security-Policy" = String, description = "`default-src 'none'`, the page's style by hash, `frame-ancestors 'none'`."),
+                ("X-Frame-Options" = String, description = "`DENY`."))),
+        (status = 400, content_type = "application/problem+json", body = ref("#/components/schemas/Problem"),
+            description = "The charge id cannot be decoded. Codes: `VALIDATION_FAILED`."),
+        (status = 404, content_type = "application/problem+json", body = ref("#/components/schemas/Problem"),
+            description = "No such charge. Codes: `PAYMENT_NOT_FOUND`."),
+        (status = 503, content_type = "application/problem+json", body = ref("#/components/schemas/Problem"),
+            description = "The sandbox's books are unavailable. Codes: `STORE_UNAVAILABLE`.")))]
 async fn show_page(
     State(core): State<Arc<SandboxCore>>,
     path: Result<Path<String>, PathRejection>,
@@ -215,6 +268,34 @@ async fn read_form(request: Request) -> Result<Decision, FormError> {
     serde_urlencoded::from_bytes(&bytes).map_err(|_| FormError::Undecodable)
 }
 
+/// The buyer's decision on the 3-D Secure page
+///
+/// Records the decision and sends the PGM a signed callback, then sends the buyer to the
+/// payment's successRedirect or failureRedirect, or shows the result. The form must carry the
+/// page's `pageToken`: without it (a form on another site, a script that knows only the charge
+/// id) nothing is decided. Only the first decision counts: a later one (another tab, a double
+/// submit, the same token again) changes nothing and gets the "Already decided" page. Served
+/// only when the sandbox provider is enabled.
+#[utoipa::path(post, path = "/sandbox/3ds/{chargeId}", operation_id = "sandbox3dsDecide",
+    tag = "sandbox provider pages", params(ChargePath), security(()),
+    request_body(content = DecisionForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, content_type = "text/html", body = String,
+            description = "The result page when no redirect was given (`#result`), or \"Already decided\" with the decision on record."),
+        (status = 303, description = "The first decision, when a redirect was given: to the payment's successRedirect (approved) or failureRedirect (declined).",
+            headers(("Location" = String))),
+        (status = 400, content_type = "application/problem+json", body = ref("#/components/schemas/Problem"),
+            description = "The charge id cannot be decoded, `decision` is neither approve nor decline, or the form cannot be decoded; `field` names what is wrong. Codes: `VALIDATION_FAILED`."),
+        (status = 403, content_type = "application/problem+json", body = ref("#/components/schemas/Problem"),
+            description = "The form's `pageToken` is missing, is not this page's, or has expired (pages last 15 minutes): nothing was decided. Codes: `INVALID_PAGE_TOKEN`."),
+        (status = 404, content_type = "application/problem+json", body = ref("#/components/schemas/Problem"),
+            description = "No such charge. Codes: `PAYMENT_NOT_FOUND`."),
+        (status = 413, content_type = "application/problem+json", body = ref("#/components/schemas/Problem"),
+            description = "The form is larger than 4096 bytes. Codes: `PAYLOAD_TOO_LARGE`."),
+        (status = 415, content_type = "application/problem+json", body = ref("#/components/schemas/Problem"),
+            description = "The body is not application/x-www-form-urlencoded. Codes: `UNSUPPORTED_MEDIA_TYPE`."),
+        (status = 503, content_type = "application/problem+json", body = ref("#/components/schemas/Problem"),
+            description = "The sandbox's books are unavailable. Codes: `STORE_UNAVAILABLE`.")))]
 async fn decide(
     State(core): State<Arc<SandboxCore>>,
     path: Result<Path<String>, PathRejection>,
@@ -341,13 +422,33 @@ async fn send_callback(core: &SandboxCore, charge: &Charge, status: ChargeStatus
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ChargesQuery {
+    /// The merchant's shopTransactionID.
+    #[param(required = true, value_type = String, min_length = 1)]
     reference: Option<String>,
 }
 
-/// The sandbox's books for one merchant reference: what a PSP dashboard would show, to the
-/// merchant only (the API marks a request that passed merchant authentication).
+/// The sandbox's books for a merchant reference
+///
+/// Every charge the sandbox made for a shopTransactionID, oldest first: what a PSP dashboard
+/// would show (tests use it to check what was really charged and refunded). For the merchant
+/// only (the API marks a request that passed merchant authentication): behind `PGM_API_KEY`
+/// like the merchant routes; where no key is configured it answers only on a server that
+/// serves the merchant routes too (the callback Lambda alone never does). Served only when the
+/// sandbox provider is enabled.
+#[utoipa::path(get, path = "/sandbox/charges", operation_id = "sandboxCharges",
+    tag = "sandbox provider pages", params(ChargesQuery), security(("bearerAuth" = [])),
+    responses(
+        (status = 200, body = Vec<Charge>, description = "The charges, oldest first."),
+        (status = 400, content_type = "application/problem+json", body = ref("#/components/schemas/Problem"),
+            description = "`reference` is missing or empty. Codes: `VALIDATION_FAILED`."),
+        (status = 401, content_type = "application/problem+json", body = ref("#/components/schemas/Problem"),
+            description = "`Authorization: Bearer <PGM_API_KEY>` is missing or wrong. Codes: `UNAUTHORIZED`.",
+            headers(("WWW-Authenticate" = String, description = "Always `Bearer`."))),
+        (status = 503, content_type = "application/problem+json", body = ref("#/components/schemas/Problem"),
+            description = "The sandbox's books are unavailable. Codes: `STORE_UNAVAILABLE`.")))]
 async fn list_charges(
     State(core): State<Arc<SandboxCore>>,
     merchant: Option<Extension<MerchantAuthenticated>>,

@@ -113,9 +113,13 @@ fn behaviour(token: Option<&Secret>) -> CardBehaviour {
     }
 }
 
-/// The body the sandbox POSTs to `/sandbox/callback` (signed with `Sandbox-Signature`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The body the sandbox provider POSTs to `/sandbox/callback`, signed in the
+/// `Sandbox-Signature` header (`t=<unix seconds>,v1=<hex HMAC-SHA256(SANDBOX_WEBHOOK_SECRET,
+/// "<t>.<raw body>")>`, 300 s tolerance). The GET form carries `chargeId`, `reference`,
+/// `status`, `t` and, last, `v1` in the query; the signed message is the query up to `&v1=`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = SandboxCallback)]
 pub struct CallbackBody {
     pub charge_id: String,
     pub reference: String,
@@ -268,6 +272,10 @@ impl Provider for Sandbox {
 
     fn hosted_routes(&self) -> Option<axum::Router> {
         Some(hosted::routes(self.core.clone()))
+    }
+
+    fn hosted_document(&self) -> Option<utoipa::openapi::OpenApi> {
+        Some(<hosted::HostedPages as utoipa::OpenApi>::openapi())
     }
 
     crate::capabilities!(
