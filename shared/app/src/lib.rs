@@ -1,18 +1,18 @@
 //! The PGM's use cases, free of HTTP and of any storage engine: they speak to the ports
 //! (Provider, PaymentStore, NotificationQueue) and keep the money rules of the domain.
 
-mod amend;
+mod capture;
 mod error;
 mod idempotency;
 mod observe;
 mod pay;
+mod refund;
 mod session;
 
-pub use amend::{RefundReply, Route};
+pub use capture::Route;
 pub use error::{AppError, Problem};
 pub use idempotency::Reply;
 pub use observe::ReconcileReport;
-pub use pay::PayReply;
 
 use pgm_core::clock::now_ms;
 use pgm_core::{NotificationEvent, Payment, PaymentRef};

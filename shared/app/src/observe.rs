@@ -1,7 +1,7 @@
 //! Learning what the provider knows: callbacks, `/check`, `/status` and the reconciler all end
 //! in `apply_status`, which moves the payment forward and notifies the merchant once per change.
 
-use crate::amend::settle_reserved;
+use crate::refund::settle_reserved;
 use crate::{App, AppError, Change};
 use pgm_core::clock::now_ms;
 use pgm_core::event::{EventType, NotificationEvent};

@@ -13,8 +13,6 @@ use pgm_providers::{Operation, PayOutcome, Provider, ProviderError};
 use pgm_store::{Commit, StoreError};
 use std::sync::Arc;
 
-pub type PayReply = Reply;
-
 pub(crate) enum Claimed {
     /// Ours, to call the provider with.
     Fresh(Payment),

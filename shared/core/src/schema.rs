@@ -64,6 +64,35 @@ impl ToSchema for PositiveAmount {
     }
 }
 
+/// `metadata`: a string map stored with the payment and echoed in notifications (the limits
+/// of `wire::MAX_METADATA_ENTRIES` and of `PayRequest::validate`).
+pub struct Metadata;
+
+impl PartialSchema for Metadata {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .max_properties(Some(crate::wire::MAX_METADATA_ENTRIES))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(64)),
+            ))
+            .additional_properties(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(512)),
+            ))
+            .description(Some(
+                "A string map stored with the payment and echoed in notifications: at most 50 \
+                 entries, keys up to 64 bytes, values up to 512 bytes.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Metadata {}
+
 /// The ISO 4217 codes [`crate::Currency::parse`] accepts: the schema is the table itself.
 pub struct CurrencyCode;
 

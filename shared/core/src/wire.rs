@@ -2,7 +2,7 @@
 //! commands the rest of the system can trust.
 
 use crate::money::{Currency, Money, MoneyError};
-use crate::schema::{CurrencyCode, HttpUrl, Id, PositiveAmount, WireAmount};
+use crate::schema::{CurrencyCode, HttpUrl, Id, Metadata, PositiveAmount, WireAmount};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -148,6 +148,7 @@ pub struct PayRequest {
     /// ext: echoed in every notification. At most 50 entries, keys up to 64 and values up to
     /// 512 characters.
     #[serde(default)]
+    #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<BTreeMap<String, String>>,
 }
 
