@@ -1,5 +1,6 @@
 //! The HTTP face of the PGM: the axum routers that `pgm-local` serves (every route) and that
-//! each Lambda hands to `lambda_http` (one operation group). Handlers are thin: parse, call the use case, map the answer.
+//! each Lambda hands to `lambda_http` (its rows of the route table), and the OpenAPI document
+//! generated from the same table. Handlers are thin: parse, call the use case, map the answer.
 
 mod auth;
 mod document;
