@@ -8,7 +8,8 @@ aws-sam-cli). `sam validate --lint` checks the SAM source; this adds what it can
   same name);
 - the table, queue and retry settings are the ones the Rust code documents (schema.rs,
   sqs/admin.rs, schedule.rs);
-- routes, authorization, the notifier's event source and the per-function permissions;
+- routes (the route table of pgm-api, printed by `pgm-ops routes`), authorization, the
+  notifier's event source and the per-function permissions;
 - the SAM transform itself succeeds for every ApiAuth value (cfn-lint no longer runs it), and
   cfn-lint accepts the CloudFormation it produces (IAM actions, ARNs, references).
 
@@ -42,17 +43,25 @@ PROVIDER_VAR_PREFIXES = (
     "SANDBOX_", "STRIPE_", "SATISPAY_", "GESTPAY_", "SCALAPAY_", "BPC_", "PAYMENTZ_", "UNICREDIT_",
     "SOISY_", "SAFECHARGE_", "BRAINTREE_",
 )
-AUTHORIZED_ROUTES = {
-    "POST /{provider}/{method}/pay": "PayIntegration",
-    "POST /{provider}/{method}/pay/recurrent": "PayIntegration",
-    "POST /{provider}/{method}/confirm": "ConfirmIntegration",
-    "POST /{provider}/{method}/refund": "RefundIntegration",
-    "GET /{provider}/check": "CheckIntegration",
-    "GET /{provider}/status": "StatusIntegration",
-    **{f"POST /{{provider}}/session/{op}": "SessionIntegration"
-       for op in ["open", "confirm", "void", "refund", "check"]},
-}
-PUBLIC_ROUTES = {"GET /documentation/openapi.json": "StatusIntegration"}
+
+
+def api_routes() -> tuple[dict[str, str], dict[str, str]]:
+    """The HTTP API's routes from pgm-api's route table (`pgm-ops routes`), as route key ->
+    integration: (behind the authorizer, public). The callback function is not behind the HTTP
+    API: providers reach it on its Function URL."""
+    table = json.loads(subprocess.run(
+        ["cargo", "run", "--quiet", "-p", "pgm-ops", "--", "routes"],
+        cwd=ROOT, check=True, capture_output=True, text=True).stdout)
+    authorized, public = {}, {}
+    for route in table:
+        if route["function"] == "callback":
+            continue
+        key = f"{route['method']} {route['path']}"
+        (public if route["public"] else authorized)[key] = f"{route['function'].capitalize()}Integration"
+    return authorized, public
+
+
+AUTHORIZED_ROUTES, PUBLIC_ROUTES = api_routes()
 ROUTE_AUTH = {"Fn::If": ["UseJwt", "JWT", {"Fn::If": ["UseIam", "AWS_IAM", "NONE"]}]}
 NO_VALUE = {"Ref": "AWS::NoValue"}
 

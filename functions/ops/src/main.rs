@@ -1,12 +1,12 @@
 //! `pgm-ops inspect <shopTransactionID> | redrive | reconcile | braintree-client-token
-//! [customerId]`: see `pgm_runtime::ops`. Four commands with at most one argument need no
-//! argument-parsing crate.
+//! [customerId] | routes`: see `pgm_runtime::ops`. Five commands with at most one argument
+//! need no argument-parsing crate.
 //!
 //! Prints the result as JSON on stdout; exits 2 on a usage or configuration error, 1 when the
 //! command fails.
 
 use pgm_core::Env;
-use pgm_runtime::ops::{braintree_client_token, execute, needs_pgm, Command, OpsError};
+use pgm_runtime::ops::{braintree_client_token, execute, needs_pgm, routes, Command, OpsError};
 use pgm_runtime::{init_tracing, LogFormat, Pgm, Profile};
 
 fn fail(code: i32, message: impl std::fmt::Display) -> ! {
@@ -29,6 +29,7 @@ async fn main() {
         Command::BraintreeClientToken(customer) if !needs_pgm(&command) => {
             braintree_client_token(&env, customer.as_deref()).await
         }
+        Command::Routes => Ok(routes()),
         _ => {
             let pgm = Pgm::build(&env, Profile::Local)
                 .await

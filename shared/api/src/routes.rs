@@ -159,6 +159,35 @@ pub static ROUTES: &[Route] = &[
     route!(None, Status, Public, document::serve),
 ];
 
+impl Route {
+    /// `(method, path)` pairs, methods upper case, as API Gateway's route keys write them.
+    pub fn keys(&self) -> Vec<(&'static str, String)> {
+        let path = (self.path)();
+        (self.methods)()
+            .iter()
+            .map(|method| (method_name(method), path.clone()))
+            .collect()
+    }
+
+    /// Reached without the merchant's key (callbacks, the API document).
+    pub fn is_public(&self) -> bool {
+        self.access == Access::Public
+    }
+}
+
+fn method_name(method: &HttpMethod) -> &'static str {
+    match method {
+        HttpMethod::Get => "GET",
+        HttpMethod::Post => "POST",
+        HttpMethod::Put => "PUT",
+        HttpMethod::Delete => "DELETE",
+        HttpMethod::Options => "OPTIONS",
+        HttpMethod::Head => "HEAD",
+        HttpMethod::Patch => "PATCH",
+        HttpMethod::Trace => "TRACE",
+    }
+}
+
 fn method_filter(method: &HttpMethod) -> MethodFilter {
     match method {
         HttpMethod::Get => MethodFilter::GET,

@@ -8,6 +8,8 @@
 //! - `braintree-client-token [customerId]`: a Braintree client token for the merchant's front
 //!   end (Drop-in / the PayPal button make the payment method nonce `pay` takes with it); only
 //!   the `BRAINTREE_*` settings are read, no store is opened.
+//! - `routes`: the API's route table (method, path, Lambda function, public or behind the
+//!   merchant's key), which `infra/check_template.py` holds the SAM template to. Reads nothing.
 
 use crate::{config, Pgm, QueueKind};
 use pgm_core::clock::now_ms;
@@ -15,7 +17,7 @@ use pgm_core::ConfigError;
 use serde_json::{json, Value};
 
 pub const USAGE: &str = "usage: pgm-ops inspect <shopTransactionID> | redrive | reconcile
-       pgm-ops braintree-client-token [customerId]
+       pgm-ops braintree-client-token [customerId] | routes
   The backend is chosen by the same variables as pgm-local and the Lambdas
   (PGM_STORE, PGM_DATA_DIR, PGM_TABLE_NAME, PGM_QUEUE, PGM_QUEUE_URL, PGM_DLQ_URL, AWS_*).";
 
@@ -25,6 +27,7 @@ pub enum Command {
     Redrive,
     Reconcile,
     BraintreeClientToken(Option<String>),
+    Routes,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +61,7 @@ impl Command {
             )),
             ["redrive"] => Ok(Command::Redrive),
             ["reconcile"] => Ok(Command::Reconcile),
+            ["routes"] => Ok(Command::Routes),
             ["braintree-client-token"] => Ok(Command::BraintreeClientToken(None)),
             ["braintree-client-token", customer] if !customer.trim().is_empty() => {
                 Ok(Command::BraintreeClientToken(Some(customer.to_string())))
@@ -82,7 +86,22 @@ const REDRIVE_MAX_MESSAGES: usize = 10_000;
 
 /// Whether `command` needs the whole PGM (a store, a queue) or only provider settings.
 pub fn needs_pgm(command: &Command) -> bool {
-    !matches!(command, Command::BraintreeClientToken(_))
+    !matches!(command, Command::BraintreeClientToken(_) | Command::Routes)
+}
+
+/// The route table as JSON: one entry per method and path.
+pub fn routes() -> Value {
+    let rows = pgm_api::ROUTES.iter().flat_map(|route| {
+        route.keys().into_iter().map(move |(method, path)| {
+            json!({
+                "method": method,
+                "path": path,
+                "function": route.function.name(),
+                "public": route.is_public(),
+            })
+        })
+    });
+    Value::Array(rows.collect())
 }
 
 /// A client token from Braintree, as `{"clientToken": "…"}`: from the environment alone, so
@@ -107,6 +126,7 @@ pub async fn execute(pgm: &Pgm, command: &Command) -> Result<Value, OpsError> {
         Command::BraintreeClientToken(_) => Err(OpsError::Usage(
             "braintree-client-token runs from the environment, without a PGM".into(),
         )),
+        Command::Routes => Ok(routes()),
         Command::Inspect(id) => inspect(pgm, id).await,
         Command::Redrive => redrive(pgm).await,
         Command::Reconcile => {
@@ -180,18 +200,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_three_commands_and_refuses_the_rest() {
+    fn parses_the_commands_and_refuses_the_rest() {
         assert_eq!(
             Command::parse(&["inspect", "order-1"]).unwrap(),
             Command::Inspect("order-1".into())
         );
         assert_eq!(Command::parse(&["redrive"]).unwrap(), Command::Redrive);
         assert_eq!(Command::parse(&["reconcile"]).unwrap(), Command::Reconcile);
+        assert_eq!(Command::parse(&["routes"]).unwrap(), Command::Routes);
         for bad in [
             &[][..],
             &["inspect"][..],
             &["inspect", "a", "b"][..],
             &["redrive", "now"][..],
+            &["routes", "all"][..],
             &["drop-table"][..],
         ] {
             let error = Command::parse(bad).unwrap_err();
