@@ -5,7 +5,10 @@
 use crate::document::{CallbackAck, IdempotencyKeyHeader, RecurrentPayRequest};
 use crate::extract::{idempotency_key, query, JsonBody, PathParams};
 use crate::reply::{problem, ProblemResponse, ReplyResponse};
-use crate::responses::*;
+use crate::responses::{
+    AmendProblems, CallbackProblems, CheckProblems, PayProblems, SessionAmendProblems,
+    SessionCheckProblems, SessionOpenProblems, SessionVoidProblems, StatusProblems,
+};
 use crate::route_params::{PaymentRoute, ProviderRoute};
 use crate::MAX_BODY_BYTES;
 use axum::extract::{RawQuery, Request, State};
@@ -75,11 +78,7 @@ async fn pay_route(
     responses(
         (status = 200, body = PayResponse, headers(("Idempotent-Replayed" = String, description = "`true`: the stored answer to an earlier identical request.")),
             description = "The provider's answer (OK, KO, REDIRECT_TO_URL) or PENDING when it is not known yet."),
-        (status = 400, response = BadPay), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFoundWithMethod), (status = 408, response = RequestTimeout),
-        (status = 409, response = PayConflict), (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType), (status = 501, response = NotSupported),
-        (status = 503, response = Unavailable)))]
+        PayProblems))]
 pub async fn pay(
     State(app): State<App>,
     PathParams(route): PathParams<PaymentRoute>,
@@ -98,11 +97,7 @@ pub async fn pay(
     responses(
         (status = 200, body = PayResponse, headers(("Idempotent-Replayed" = String, description = "`true`: the stored answer to an earlier identical request.")),
             description = "As pay; `recurrenceToken` is present once the provider gave one."),
-        (status = 400, response = BadPay), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFoundWithMethod), (status = 408, response = RequestTimeout),
-        (status = 409, response = PayConflict), (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType), (status = 501, response = NotSupported),
-        (status = 503, response = Unavailable)))]
+        PayProblems))]
 pub async fn pay_recurrent(
     State(app): State<App>,
     PathParams(route): PathParams<PaymentRoute>,
@@ -121,12 +116,7 @@ pub async fn pay_recurrent(
     responses(
         (status = 200, body = ConfirmResponse, headers(("Idempotent-Replayed" = String, description = "`true`: the stored answer to an earlier identical request.")),
             description = "The capture's result."),
-        (status = 400, response = BadBody), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFoundWithMethod), (status = 408, response = RequestTimeout),
-        (status = 409, response = AmendConflict), (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType), (status = 422, response = AmountExceedsRemaining),
-        (status = 501, response = NotSupported), (status = 502, response = ProviderUnavailable),
-        (status = 503, response = Unavailable)))]
+        AmendProblems))]
 pub async fn confirm(
     State(app): State<App>,
     PathParams(route): PathParams<PaymentRoute>,
@@ -164,12 +154,7 @@ pub async fn confirm(
     responses(
         (status = 200, body = RefundResponse, headers(("Idempotent-Replayed" = String, description = "`true`: the stored answer to an earlier identical request.")),
             description = "The refund's result."),
-        (status = 400, response = BadBody), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFoundWithMethod), (status = 408, response = RequestTimeout),
-        (status = 409, response = AmendConflict), (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType), (status = 422, response = AmountExceedsRemaining),
-        (status = 501, response = NotSupported), (status = 502, response = ProviderUnavailable),
-        (status = 503, response = Unavailable)))]
+        AmendProblems))]
 pub async fn refund(
     State(app): State<App>,
     PathParams(route): PathParams<PaymentRoute>,
@@ -203,10 +188,7 @@ pub async fn refund(
     params(ProviderRoute, LookupQuery), security(("bearerAuth" = [])),
     responses(
         (status = 200, body = StatusResponse, description = "The payment as now known."),
-        (status = 400, response = BadQuery), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 409, response = ProviderMismatch),
-        (status = 501, response = NotSupported), (status = 502, response = ProviderUnavailable),
-        (status = 503, response = Unavailable)))]
+        CheckProblems))]
 pub async fn check(
     State(app): State<App>,
     PathParams(route): PathParams<ProviderRoute>,
@@ -226,9 +208,7 @@ pub async fn check(
     params(ProviderRoute, LookupQuery), security(("bearerAuth" = [])),
     responses(
         (status = 200, body = StatusResponse, description = "The payment as known."),
-        (status = 400, response = BadQuery), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 409, response = ProviderMismatch),
-        (status = 501, response = NotSupported), (status = 503, response = Unavailable)))]
+        StatusProblems))]
 pub async fn status(
     State(app): State<App>,
     PathParams(route): PathParams<ProviderRoute>,
@@ -249,11 +229,7 @@ pub async fn status(
     responses(
         (status = 200, body = SessionOpenResponse, headers(("Idempotent-Replayed" = String, description = "`true`: the stored answer to an earlier identical request.")),
             description = "The session."),
-        (status = 400, response = BadPay), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 408, response = RequestTimeout),
-        (status = 409, response = PayConflict), (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType), (status = 501, response = NotSupported),
-        (status = 502, response = ProviderUnavailable), (status = 503, response = Unavailable)))]
+        SessionOpenProblems))]
 pub async fn session_open(
     State(app): State<App>,
     PathParams(route): PathParams<ProviderRoute>,
@@ -305,12 +281,7 @@ async fn session_route(
     responses(
         (status = 200, body = SessionResponse, headers(("Idempotent-Replayed" = String, description = "`true`: the stored answer to an earlier identical request.")),
             description = "The result and the payment's status."),
-        (status = 400, response = BadBody), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 408, response = RequestTimeout),
-        (status = 409, response = AmendConflict), (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType), (status = 422, response = AmountExceedsRemaining),
-        (status = 501, response = NotSupported), (status = 502, response = ProviderUnavailable),
-        (status = 503, response = Unavailable)))]
+        SessionAmendProblems))]
 pub async fn session_confirm(
     State(app): State<App>,
     PathParams(route): PathParams<ProviderRoute>,
@@ -329,11 +300,7 @@ pub async fn session_confirm(
     responses(
         (status = 200, body = SessionResponse, headers(("Idempotent-Replayed" = String, description = "`true`: the stored answer to an earlier identical request.")),
             description = "The result and the payment's status."),
-        (status = 400, response = BadBody), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 408, response = RequestTimeout),
-        (status = 409, response = AmendConflict), (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType), (status = 501, response = NotSupported),
-        (status = 502, response = ProviderUnavailable), (status = 503, response = Unavailable)))]
+        SessionVoidProblems))]
 pub async fn session_void(
     State(app): State<App>,
     PathParams(route): PathParams<ProviderRoute>,
@@ -352,12 +319,7 @@ pub async fn session_void(
     responses(
         (status = 200, body = SessionResponse, headers(("Idempotent-Replayed" = String, description = "`true`: the stored answer to an earlier identical request.")),
             description = "The result and the payment's status."),
-        (status = 400, response = BadBody), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 408, response = RequestTimeout),
-        (status = 409, response = AmendConflict), (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType), (status = 422, response = AmountExceedsRemaining),
-        (status = 501, response = NotSupported), (status = 502, response = ProviderUnavailable),
-        (status = 503, response = Unavailable)))]
+        SessionAmendProblems))]
 pub async fn session_refund(
     State(app): State<App>,
     PathParams(route): PathParams<ProviderRoute>,
@@ -376,11 +338,7 @@ pub async fn session_refund(
     security(("bearerAuth" = [])),
     responses(
         (status = 200, body = SessionResponse, description = "Always result OK, with the session's status."),
-        (status = 400, response = BadBody), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 408, response = RequestTimeout),
-        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
-        (status = 501, response = NotSupported), (status = 502, response = ProviderUnavailable),
-        (status = 503, response = Unavailable)))]
+        SessionCheckProblems))]
 pub async fn session_check(
     State(app): State<App>,
     PathParams(route): PathParams<ProviderRoute>,
@@ -403,10 +361,7 @@ const CALLBACK_DOC: &str =
     tag = "provider callbacks", description = CALLBACK_DOC, params(ProviderRoute), security(()),
     responses(
         (status = 200, body = CallbackAck, description = "Accepted (also when it changed nothing)."),
-        (status = 400, response = BadCallback), (status = 401, response = InvalidSignature),
-        (status = 404, response = NotFound), (status = 409, response = ProviderMismatch),
-        (status = 413, response = PayloadTooLarge), (status = 501, response = NotSupported),
-        (status = 502, response = ProviderUnavailable), (status = 503, response = Unavailable)))]
+        CallbackProblems))]
 pub async fn callback_get(
     state: State<App>,
     route: PathParams<ProviderRoute>,
@@ -422,10 +377,7 @@ pub async fn callback_get(
             description = "The sandbox's signature (`t=…,v1=…`); other providers use their own headers.")),
     responses(
         (status = 200, body = CallbackAck, description = "Accepted (also when it changed nothing)."),
-        (status = 400, response = BadCallback), (status = 401, response = InvalidSignature),
-        (status = 404, response = NotFound), (status = 409, response = ProviderMismatch),
-        (status = 413, response = PayloadTooLarge), (status = 501, response = NotSupported),
-        (status = 502, response = ProviderUnavailable), (status = 503, response = Unavailable)))]
+        CallbackProblems))]
 pub async fn callback_post(
     state: State<App>,
     route: PathParams<ProviderRoute>,

@@ -1,7 +1,9 @@
 //! The error answers of the API document: each is an `application/problem+json` with the
-//! status it is sent with and the `code`s it may carry. Handlers name them in their
-//! `responses(...)`; the document lists them once under `components.responses`.
+//! status it is sent with and the `code`s it may carry, listed once under
+//! `components.responses`. Handlers name a set of them (see `problem_sets!`) in their
+//! `responses(...)`.
 
+use std::collections::BTreeMap;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Schema, Type};
@@ -59,11 +61,77 @@ fn with_retry_after(response: ResponseBuilder) -> ResponseBuilder {
     )
 }
 
+/// A problem answer of the document: the status it is sent with.
+pub trait Problem: for<'r> utoipa::ToResponse<'r> {
+    const STATUS: u16;
+}
+
+/// The entry of `P` in an operation's responses: a reference to `components.responses`.
+fn entry<P: Problem>() -> (String, RefOr<Response>) {
+    let (name, _) = <P as utoipa::ToResponse>::response();
+    (
+        P::STATUS.to_string(),
+        RefOr::Ref(Ref::from_response_name(name)),
+    )
+}
+
+/// Sets of problem answers, one per kind of route, for the handlers' `responses(...)`.
+macro_rules! problem_sets {
+    ($($(#[doc = $doc:literal])* $set:ident = [$($problem:ident),+];)+) => {
+        $(
+            $(#[doc = $doc])*
+            pub struct $set;
+
+            impl utoipa::IntoResponses for $set {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    BTreeMap::from([$(entry::<$problem>()),+])
+                }
+            }
+        )+
+    };
+}
+
+problem_sets! {
+    /// pay and pay/recurrent.
+    PayProblems = [BadPay, Unauthorized, NotFoundWithMethod, RequestTimeout, PayConflict,
+        PayloadTooLarge, UnsupportedMediaType, NotSupported, Unavailable];
+    /// confirm and refund.
+    AmendProblems = [BadBody, Unauthorized, NotFoundWithMethod, RequestTimeout, AmendConflict,
+        PayloadTooLarge, UnsupportedMediaType, AmountExceedsRemaining, NotSupported,
+        ProviderUnavailable, Unavailable];
+    /// check (status: without ProviderUnavailable, see `StatusProblems`).
+    CheckProblems = [BadQuery, Unauthorized, NotFound, ProviderMismatch, NotSupported,
+        ProviderUnavailable, Unavailable];
+    /// status: a provider that cannot be reached leaves the stored status as the answer.
+    StatusProblems = [BadQuery, Unauthorized, NotFound, ProviderMismatch, NotSupported,
+        Unavailable];
+    /// session/open.
+    SessionOpenProblems = [BadPay, Unauthorized, NotFound, RequestTimeout, PayConflict,
+        PayloadTooLarge, UnsupportedMediaType, NotSupported, ProviderUnavailable, Unavailable];
+    /// session/confirm and session/refund.
+    SessionAmendProblems = [BadBody, Unauthorized, NotFound, RequestTimeout, AmendConflict,
+        PayloadTooLarge, UnsupportedMediaType, AmountExceedsRemaining, NotSupported,
+        ProviderUnavailable, Unavailable];
+    /// session/void: no amount.
+    SessionVoidProblems = [BadBody, Unauthorized, NotFound, RequestTimeout, AmendConflict,
+        PayloadTooLarge, UnsupportedMediaType, NotSupported, ProviderUnavailable, Unavailable];
+    /// session/check: changes nothing the merchant sent, so no conflict.
+    SessionCheckProblems = [BadBody, Unauthorized, NotFound, RequestTimeout, PayloadTooLarge,
+        UnsupportedMediaType, NotSupported, ProviderUnavailable, Unavailable];
+    /// The provider callbacks.
+    CallbackProblems = [BadCallback, InvalidSignature, NotFound, ProviderMismatch,
+        PayloadTooLarge, NotSupported, ProviderUnavailable, Unavailable];
+}
+
 macro_rules! problem_responses {
     ($($(#[doc = $doc:literal])* $name:ident = $status:literal [$($code:literal),+] $(.$extra:ident())?;)+) => {
         $(
             $(#[doc = $doc])*
             pub struct $name;
+
+            impl Problem for $name {
+                const STATUS: u16 = $status;
+            }
 
             impl<'r> utoipa::ToResponse<'r> for $name {
                 fn response() -> (&'r str, RefOr<Response>) {
