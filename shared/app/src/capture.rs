@@ -50,7 +50,7 @@ impl App {
                 // Check the rules before asking the provider to move money.
                 payment.clone().capture(amount, payment.updated_at)?;
                 let (succeeded, description) = match provider.confirm(&payment, amount).await {
-                    Ok(outcome) => (outcome.succeeded, outcome.description),
+                    Ok(capture) => (capture.succeeded, capture.description),
                     Err(ProviderError::Rejected { message, .. }) => (false, message),
                     Err(e) => return Err(AppError::from_provider(provider.name(), e)),
                 };

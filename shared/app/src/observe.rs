@@ -133,8 +133,8 @@ impl App {
         let before = now_ms() - self.settings.pay_lock.as_millis() as i64;
         let mut settled = false;
         for refund in payment.unsettled_refunds(before) {
-            let outcome = match provider.refund_status(&payment, &refund.id).await {
-                Ok(Some(outcome)) => outcome,
+            let verdict = match provider.refund_status(&payment, &refund.id).await {
+                Ok(Some(verdict)) => verdict,
                 Ok(None) => RefundOutcome {
                     state: RefundStatus::Failed,
                     provider_refund_id: None,
@@ -143,9 +143,9 @@ impl App {
                 Err(e) => return Err(AppError::from_provider(provider.name(), e)),
             };
             // Still pending at the provider: asked again next time, or settled by its webhook.
-            let pending = outcome.is_pending();
+            let pending = verdict.is_pending();
             let (next, changed) = self
-                .settle_refund_news(payment, &refund.id, &outcome)
+                .settle_refund_news(payment, &refund.id, &verdict)
                 .await?;
             payment = next;
             settled |= changed && !pending;
@@ -160,7 +160,7 @@ impl App {
         &self,
         payment: Payment,
         refund_id: &str,
-        outcome: &RefundOutcome,
+        verdict: &RefundOutcome,
     ) -> Result<(Payment, bool), AppError> {
         let (payment, changed) = self
             .update(payment, |p, now| {
@@ -171,15 +171,15 @@ impl App {
                 {
                     return Ok(None); // settled meanwhile, or never ours
                 }
-                if outcome.is_pending() {
+                if verdict.is_pending() {
                     let noted =
-                        p.note_refund_pending(refund_id, outcome.provider_refund_id.clone(), now);
+                        p.note_refund_pending(refund_id, verdict.provider_refund_id.clone(), now);
                     return Ok(noted.then(|| Change::new(())));
                 }
                 let mut change = Change::new(());
                 change
                     .events
-                    .extend(settle_reserved(p, refund_id, outcome, now)?);
+                    .extend(settle_reserved(p, refund_id, verdict, now)?);
                 Ok(Some(change))
             })
             .await?;

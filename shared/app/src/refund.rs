@@ -42,9 +42,9 @@ impl App {
                     .await?;
                 let amount = match reservation {
                     // Settled since (by a check or the reconciler): answer from the record.
-                    Reservation::Settled(outcome) => {
+                    Reservation::Settled(verdict) => {
                         return self
-                            .settle(payment, &refund_id, &outcome, &claim, route)
+                            .settle(payment, &refund_id, &verdict, &claim, route)
                             .await
                     }
                     Reservation::New(amount) => amount,
@@ -55,9 +55,9 @@ impl App {
                         // send only a refund it never received.
                         if provider.looks_up_refunds() {
                             match provider.refund_status(&payment, &refund_id).await {
-                                Ok(Some(outcome)) => {
+                                Ok(Some(verdict)) => {
                                     return self
-                                        .settle(payment, &refund_id, &outcome, &claim, route)
+                                        .settle(payment, &refund_id, &verdict, &claim, route)
                                         .await
                                 }
                                 Ok(None) => {}
@@ -72,8 +72,8 @@ impl App {
                         amount
                     }
                 };
-                let outcome = match provider.refund(&payment, amount, &refund_id).await {
-                    Ok(outcome) => outcome,
+                let verdict = match provider.refund(&payment, amount, &refund_id).await {
+                    Ok(verdict) => verdict,
                     Err(ProviderError::Rejected { message, .. }) => declined(message),
                     // Outcome unknown: the reservation stays, so the amount cannot be refunded
                     // twice; a retry with the same Idempotency-Key reuses it, and a check or
@@ -83,7 +83,7 @@ impl App {
                     }
                     Err(e) => declined(AppError::from_provider(provider.name(), e).to_string()),
                 };
-                self.settle(payment, &refund_id, &outcome, &claim, route)
+                self.settle(payment, &refund_id, &verdict, &claim, route)
                     .await
             },
         )
@@ -132,7 +132,7 @@ impl App {
         &self,
         payment: Payment,
         refund_id: &str,
-        outcome: &RefundOutcome,
+        verdict: &RefundOutcome,
         claim: &Claim,
         route: Route,
     ) -> Result<Reply, AppError> {
@@ -144,7 +144,7 @@ impl App {
                     .find(|r| r.id == refund_id)
                     .cloned()
                     .ok_or(AppError::PaymentNotFound)?;
-                let event = settle_reserved(p, refund_id, outcome, now)?;
+                let event = settle_reserved(p, refund_id, verdict, now)?;
                 // From the record, which an earlier settlement may have decided already.
                 let status = match p
                     .refunds
@@ -164,7 +164,7 @@ impl App {
                 } else {
                     OkKo::Ok
                 };
-                let description = &outcome.description;
+                let description = &verdict.description;
                 let reply = match route {
                     Route::Payment => Reply::json(&RefundResponse {
                         result,
@@ -217,7 +217,7 @@ fn declined(description: String) -> RefundOutcome {
 pub(crate) fn settle_reserved(
     p: &mut Payment,
     refund_id: &str,
-    outcome: &RefundOutcome,
+    verdict: &RefundOutcome,
     now: i64,
 ) -> Result<Option<NotificationEvent>, AppError> {
     let Some(i) = p
@@ -227,8 +227,8 @@ pub(crate) fn settle_reserved(
     else {
         return Ok(None);
     };
-    if outcome.is_pending() {
-        p.note_refund_pending(refund_id, outcome.provider_refund_id.clone(), now);
+    if verdict.is_pending() {
+        p.note_refund_pending(refund_id, verdict.provider_refund_id.clone(), now);
         return Ok(None);
     }
     // Only a pending answer gives a reserved refund the provider's id.
@@ -238,11 +238,11 @@ pub(crate) fn settle_reserved(
     p.refunds.push(refund);
     p.settle_refund(
         refund_id,
-        outcome.succeeded(),
-        outcome.provider_refund_id.clone(),
+        verdict.succeeded(),
+        verdict.provider_refund_id.clone(),
         now,
     )?;
-    let event = match outcome.state {
+    let event = match verdict.state {
         ProviderRefundStatus::Succeeded => Some(EventType::RefundSucceeded),
         ProviderRefundStatus::Failed if was_pending => Some(EventType::RefundFailed),
         _ => None,
