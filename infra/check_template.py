@@ -25,6 +25,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -45,15 +46,19 @@ PROVIDER_VAR_PREFIXES = (
 )
 
 
+def route_table() -> list[dict]:
+    """pgm-api's route table, as `pgm-ops routes` prints it."""
+    return json.loads(subprocess.run(
+        ["cargo", "run", "--quiet", "-p", "pgm-ops", "--", "routes"],
+        cwd=ROOT, check=True, capture_output=True, text=True).stdout)
+
+
 def api_routes() -> tuple[dict[str, str], dict[str, str]]:
     """The HTTP API's routes from pgm-api's route table (`pgm-ops routes`), as route key ->
     integration: (behind the authorizer, public). The callback function is not behind the HTTP
     API: providers reach it on its Function URL."""
-    table = json.loads(subprocess.run(
-        ["cargo", "run", "--quiet", "-p", "pgm-ops", "--", "routes"],
-        cwd=ROOT, check=True, capture_output=True, text=True).stdout)
     authorized, public = {}, {}
-    for route in table:
+    for route in route_table():
         if route["function"] == "callback":
             continue
         key = f"{route['method']} {route['path']}"
@@ -237,6 +242,30 @@ def check_routes(template: dict) -> None:
         expect(route.get("AuthorizationType"), auth, f"{key} AuthorizationType")
 
 
+def check_watch_router() -> None:
+    """`cargo lambda watch`'s router (Cargo.toml) sends every route of the table to its function;
+    a `{name}` segment matches any segment (the watch router writes `session/{operation}`), and
+    as in matchit-style routers a literal segment wins over a parameter, from left to right
+    (`/{provider}/session/{operation}` over `/{provider}/{method}/confirm`)."""
+    watch = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["metadata"]["lambda"]["watch"]["router"]
+
+    def fits(pattern: str, path: str) -> bool:
+        a, b = pattern.split("/"), path.split("/")
+        return len(a) == len(b) and all(x == y or x.startswith("{") for x, y in zip(a, b))
+
+    def literal_segments(pattern: str) -> tuple[bool, ...]:
+        return tuple(not segment.startswith("{") for segment in pattern.split("/"))
+
+    for route in route_table():
+        fitting = [p for p, entries in watch.items() if fits(p, route["path"])
+                   and any(entry["method"] == route["method"] for entry in entries)]
+        best = max(map(literal_segments, fitting), default=())
+        targets = {entry["function"] for pattern in fitting if literal_segments(pattern) == best
+                   for entry in watch[pattern] if entry["method"] == route["method"]}
+        expect(sorted(targets), [f"pgm-{route['function']}"],
+               f"Cargo.toml watch router for {route['method']} {route['path']}")
+
+
 def check_outputs(template: dict) -> None:
     outputs = template["Outputs"]
     for provider in PROVIDERS:
@@ -318,6 +347,7 @@ def main() -> int:
     check_queues(template)
     check_environment(template)
     check_routes(template)
+    check_watch_router()
     check_outputs(template)
     check_translation(template)
     if problems:
