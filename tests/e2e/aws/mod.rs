@@ -147,7 +147,7 @@ pub struct HttpFunction {
 
 impl HttpFunction {
     pub async fn build(env: &Env, operation: Operation) -> HttpFunction {
-        let pgm = Pgm::build(env, Profile::Lambda)
+        let pgm = Pgm::build_for(env, Profile::Lambda, operation)
             .await
             .expect("the function starts");
         HttpFunction {
