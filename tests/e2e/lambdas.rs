@@ -125,6 +125,60 @@ async fn pay_3ds_callback_notifier_and_status_through_lambda_events() {
     assert_eq!(body["capturedAmount"], "12.50");
 }
 
+/// The status function makes its SQS client on its first publish (`Pgm::build_for`): a status
+/// request that finds a pending payment's outcome at the provider still queues the
+/// notification.
+#[tokio::test]
+async fn a_status_request_that_finds_the_outcome_queues_the_notification() {
+    let mut callback_url = FunctionUrl::bind().await;
+    let stack = Stack::new(&callback_url.url, &[]).await;
+    let pay_fn = stack.function(Function::Pay).await;
+    let callback_fn = stack.function(Function::Callback).await;
+    let status_fn = stack.function(Function::Status).await;
+    let sqs = stack.sqs().await;
+
+    let paid = pay(&pay_fn, "lambda-lost-callback", "7.00", "tok_3ds")
+        .await
+        .json();
+    let redirect = paid["redirectToUrl"].as_str().expect("redirect").to_owned();
+    let page_path = redirect
+        .strip_prefix(&callback_url.url)
+        .expect("the 3DS page is on the callback function's URL")
+        .to_owned();
+    // The buyer approves on the hosted page, but the sandbox's callback is lost: its URL is
+    // served by a function without the callback route.
+    callback_url.serve(&status_fn);
+    let page = callback_fn
+        .invoke(&function_url_event(
+            &HttpRequest::get(&page_path),
+            callback_url.host(),
+        ))
+        .await;
+    let approved = callback_fn
+        .invoke(&function_url_event(
+            &HttpRequest::post_form(
+                &page_path,
+                &pgm_mocks::sandbox_page::decision_form(&page.text(), "approve"),
+            ),
+            callback_url.host(),
+        ))
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.text());
+    assert_eq!(
+        callback_url.served(),
+        vec![("POST /sandbox/callback".to_owned(), 404)],
+        "the provider's callback did not reach the callback function"
+    );
+    assert_eq!(queue_depth(&sqs, &stack.queue_url).await, 0);
+
+    // The status function asks the provider, records the outcome and queues the news.
+    let answer = status(&status_fn, "lambda-lost-callback").await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.json()["status"], "ACCEPTED");
+    let messages = receive(&sqs, &stack.queue_url, Duration::from_secs(10)).await;
+    assert_eq!(messages.len(), 1, "one notification queued");
+}
+
 #[tokio::test]
 async fn each_function_serves_only_its_own_routes() {
     let stack = Stack::new("https://abc123.lambda-url.us-east-1.on.aws", &[]).await;

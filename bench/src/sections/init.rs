@@ -224,8 +224,9 @@ pub async fn run(bench: &Bench) -> Result<super::Report, String> {
          What a function does before its first `/next`: reads its configuration, builds the \
          outbound TLS configuration from Mozilla's roots compiled into the binary (no \
          certificate file is read), the AWS SDK configuration and its DynamoDB and SQS clients \
-         (the notifier: SQS only), the providers and the router; it sends no request (last \
-         column).\n"
+         (the notifier: SQS only; check, status and session make their SQS client on their \
+         first publish instead, as only some of their requests publish), the providers and the \
+         router; it sends no request (last column).\n"
     ));
     Ok(super::Report {
         text: out,

@@ -8,6 +8,6 @@ use pgm_runtime::{init_tracing, Function, LogFormat, Pgm, Profile};
 async fn main() -> Result<(), lambda_http::Error> {
     let env = Env::from_process();
     init_tracing(&env, LogFormat::Lambda)?;
-    let pgm = Pgm::build(&env, Profile::Lambda).await?;
+    let pgm = Pgm::build_for(&env, Profile::Lambda, Function::Session).await?;
     lambda_http::run(pgm.function_router(Function::Session)).await
 }

@@ -1,7 +1,13 @@
 //! The AWS clients, built once per process from aws-config.
 
-use pgm_core::Env;
+use crate::SqsAt;
+use async_trait::async_trait;
+use pgm_core::{Env, NotificationEvent};
 use pgm_http::Outbound;
+use pgm_notify::sqs::SqsQueue;
+use pgm_notify::{NotificationQueue, QueueError};
+use pgm_store::PaymentStore;
+use std::sync::{Arc, LazyLock};
 
 /// One DynamoDB and one SQS client from the same loaded configuration. Clients are cheap to
 /// clone (they share their connection pool).
@@ -49,6 +55,83 @@ impl AwsClients {
         self.sandbox_dynamodb
             .clone()
             .unwrap_or_else(|| self.dynamodb.clone())
+    }
+}
+
+type Make<T> = Box<dyn FnOnce() -> T + Send>;
+
+/// An SQS client made at start, or on first use ([`SqsAt`]). Cheap to clone (shared).
+#[derive(Clone)]
+pub(crate) struct SqsClient(Arc<LazyLock<aws_sdk_sqs::Client, Make<aws_sdk_sqs::Client>>>);
+
+impl SqsClient {
+    fn new(make: Make<aws_sdk_sqs::Client>) -> SqsClient {
+        SqsClient(Arc::new(LazyLock::new(make)))
+    }
+
+    pub(crate) fn client(&self) -> &aws_sdk_sqs::Client {
+        &self.0
+    }
+}
+
+/// The clients a built PGM uses: the store's, the sandbox's books' and the queue's.
+pub(crate) struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sandbox_dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: SqsClient,
+}
+
+impl Clients {
+    /// Clients made by the caller (tests count requests with them).
+    pub(crate) fn given(clients: AwsClients) -> Clients {
+        let sqs = clients.sqs.clone();
+        Clients {
+            sandbox_dynamodb: clients.sandbox_dynamodb(),
+            dynamodb: clients.dynamodb,
+            sqs: SqsClient::new(Box::new(move || sqs)),
+        }
+    }
+
+    /// The DynamoDB client from [`sdk_config`], and the SQS client from the same configuration,
+    /// made when `sqs_at` says.
+    pub(crate) async fn load(env: &Env, outbound: &Outbound, sqs_at: SqsAt) -> Clients {
+        let config = sdk_config(env, outbound).await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        let sqs = match sqs_at {
+            SqsAt::Start => {
+                let client = aws_sdk_sqs::Client::new(&config);
+                SqsClient::new(Box::new(move || client))
+            }
+            SqsAt::FirstUse => SqsClient::new(Box::new(move || aws_sdk_sqs::Client::new(&config))),
+        };
+        Clients {
+            sandbox_dynamodb: dynamodb.clone(),
+            dynamodb,
+            sqs,
+        }
+    }
+}
+
+/// The notification queue over an [`SqsClient`]: the queue (and a client made on first use)
+/// is made when the first events are published.
+pub(crate) struct SqsNotificationQueue(LazyLock<SqsQueue, Make<SqsQueue>>);
+
+impl SqsNotificationQueue {
+    pub(crate) fn new(
+        sqs: SqsClient,
+        queue_url: String,
+        store: Arc<dyn PaymentStore>,
+    ) -> SqsNotificationQueue {
+        SqsNotificationQueue(LazyLock::new(Box::new(move || {
+            SqsQueue::new(sqs.client().clone(), queue_url, store)
+        })))
+    }
+}
+
+#[async_trait]
+impl NotificationQueue for SqsNotificationQueue {
+    async fn publish(&self, events: &[NotificationEvent]) -> Result<(), QueueError> {
+        self.0.publish(events).await
     }
 }
 

@@ -63,6 +63,17 @@ fn not_in_this_build(var: &str, what: &str) -> BuildError {
     ))
 }
 
+/// When a built PGM makes its SQS client. Making an AWS client is most of a function's init
+/// (each SDK crate parses its endpoint partition table and compiles its region patterns, once
+/// per process, when its first client is made), so a function whose requests rarely publish a
+/// notification makes it on its first publish instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
+pub(crate) enum SqsAt {
+    Start,
+    FirstUse,
+}
+
 /// What delivers the notifications the queue gets.
 enum QueueBackend {
     #[cfg(feature = "local")]
@@ -70,7 +81,7 @@ enum QueueBackend {
         delivery: Mutex<Option<pgm_notify::local::DeliveryLoop>>,
     },
     #[cfg(feature = "aws")]
-    Sqs { sqs: aws_sdk_sqs::Client },
+    Sqs { sqs: aws::SqsClient },
 }
 
 /// A built PGM: everything one process needs, made once.
@@ -90,6 +101,33 @@ impl Pgm {
         Pgm::build_with(env, profile, None).await
     }
 
+    /// [`Pgm::build`] for the Lambda function `function`. Pay, confirm, refund
+    /// and callback publish a notification on most requests (the outcome of a payment), so
+    /// they make their SQS client at start, as [`Pgm::build`] does. Check, status and session
+    /// publish only on some paths (a payment that reaches its outcome as it is looked at; a
+    /// session confirmed, voided or refunded, never opened or checked), so they make it on
+    /// their first publish: an AWS client is most of a function's init (BENCHMARKS.md).
+    pub async fn build_for(
+        env: &Env,
+        profile: Profile,
+        function: Function,
+    ) -> Result<Pgm, BuildError> {
+        let sqs_at = match function {
+            Function::Pay | Function::Confirm | Function::Refund | Function::Callback => {
+                SqsAt::Start
+            }
+            Function::Check | Function::Status | Function::Session => SqsAt::FirstUse,
+        };
+        Pgm::build_inner(
+            env,
+            profile,
+            #[cfg(feature = "aws")]
+            None,
+            sqs_at,
+        )
+        .await
+    }
+
     /// [`Pgm::build`] with AWS clients made by the caller (tests count requests with them).
     pub async fn build_with(
         env: &Env,
@@ -97,13 +135,29 @@ impl Pgm {
         #[cfg(feature = "aws")] aws: Option<AwsClients>,
         #[cfg(not(feature = "aws"))] _aws: Option<std::convert::Infallible>,
     ) -> Result<Pgm, BuildError> {
+        Pgm::build_inner(
+            env,
+            profile,
+            #[cfg(feature = "aws")]
+            aws,
+            SqsAt::Start,
+        )
+        .await
+    }
+
+    async fn build_inner(
+        env: &Env,
+        profile: Profile,
+        #[cfg(feature = "aws")] aws: Option<AwsClients>,
+        #[cfg_attr(not(feature = "aws"), allow(unused_variables))] sqs_at: SqsAt,
+    ) -> Result<Pgm, BuildError> {
         let config = Config::from_env(env, profile)?;
         let outbound = Outbound::from_env(env)?;
         #[cfg(feature = "aws")]
         let aws = match aws {
-            Some(clients) => Some(clients),
+            Some(clients) => Some(aws::Clients::given(clients)),
             None if config.store == StoreKind::DynamoDb || config.queue == QueueKind::Sqs => {
-                Some(AwsClients::load(env, &outbound).await)
+                Some(aws::Clients::load(env, &outbound, sqs_at).await)
             }
             None => None,
         };
@@ -149,9 +203,9 @@ impl Pgm {
                     .ok_or_else(|| resource(config::QUEUE_VAR, "no AWS clients"))?;
                 let queue_url = config.queue_url.clone().unwrap_or_default();
                 if config.create_resources {
-                    create_queues(&config, &sqs).await?;
+                    create_queues(&config, sqs.client()).await?;
                 }
-                let queue = pgm_notify::sqs::SqsQueue::new(sqs.clone(), queue_url, store.clone());
+                let queue = aws::SqsNotificationQueue::new(sqs.clone(), queue_url, store.clone());
                 (Arc::new(queue), QueueBackend::Sqs { sqs })
             }
             #[allow(unreachable_patterns)]
@@ -203,7 +257,7 @@ impl Pgm {
     #[cfg(feature = "aws")]
     pub fn sqs_client(&self) -> Option<aws_sdk_sqs::Client> {
         match &self.backend {
-            QueueBackend::Sqs { sqs } => Some(sqs.clone()),
+            QueueBackend::Sqs { sqs } => Some(sqs.client().clone()),
             #[allow(unreachable_patterns)]
             _ => None,
         }
@@ -214,7 +268,7 @@ impl Pgm {
     pub fn notifier(&self) -> Option<Notifier> {
         match &self.backend {
             QueueBackend::Sqs { sqs } => Some(Notifier::new(
-                sqs.clone(),
+                sqs.client().clone(),
                 self.config.queue_url.clone().unwrap_or_default(),
                 self.deliverer.clone(),
                 self.config.delivery.retry_schedule.clone(),
@@ -229,7 +283,7 @@ type Stores = (Arc<dyn PaymentStore>, Arc<dyn SandboxLedger>);
 
 async fn open_store(
     config: &Config,
-    #[cfg(feature = "aws")] aws: Option<&AwsClients>,
+    #[cfg(feature = "aws")] aws: Option<&aws::Clients>,
 ) -> Result<Stores, BuildError> {
     match config.store {
         #[cfg(feature = "local")]
@@ -252,7 +306,7 @@ async fn open_store(
                     .map_err(|e| resource(config::TABLE_VAR, e))?;
             }
             let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), table.clone()));
-            let ledger = Arc::new(DynamoStore::new(clients.sandbox_dynamodb(), table));
+            let ledger = Arc::new(DynamoStore::new(clients.sandbox_dynamodb.clone(), table));
             Ok((store, ledger))
         }
         #[allow(unreachable_patterns)]

@@ -147,7 +147,7 @@ pub struct HttpFunction {
 
 impl HttpFunction {
     pub async fn build(env: &Env, function: Function) -> HttpFunction {
-        let pgm = Pgm::build(env, Profile::Lambda)
+        let pgm = Pgm::build_for(env, Profile::Lambda, function)
             .await
             .expect("the function starts");
         HttpFunction {
