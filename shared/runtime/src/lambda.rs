@@ -1,5 +1,5 @@
 //! The handlers of the Lambda functions that are not HTTP: what `lambda_runtime` calls with
-//! each invocation's event. (The HTTP functions hand [`crate::Pgm::operation_router`] to
+//! each invocation's event. (The HTTP functions hand [`crate::Pgm::function_router`] to
 //! `lambda_http::run`.)
 
 use crate::{Notifier, PassReport, Reconciler};
