@@ -8,6 +8,10 @@ use crate::{Bench, Trigger, FUNCTIONS, HELLO, HELLO_CURRENT_THREAD};
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// The init target: a function with every provider compiled in starts in at most this many
+/// times what a hello-world lambda_http function takes (issue 12; it was 1.5x before).
+const TARGET_RATIO: f64 = 1.3;
+
 /// The first event: one the function answers without a store or provider call, so that what
 /// is measured is the start of the process and the runtime, not moto.
 fn first_event(trigger: Trigger) -> Value {
@@ -194,10 +198,10 @@ pub async fn run(bench: &Bench) -> Result<super::Report, String> {
          call), an empty SQS batch for the notifier, a scheduled event for the reconciler \
          (whose first answer includes a reconciliation pass: {reconciler_requests} DynamoDB \
          requests to moto, so its ratio is taken on the time to its first `/next`, against \
-         hello world's). Target ≤ 1.5x hello world: worst function {worst:.2}x \
+         hello world's). Target ≤ {TARGET_RATIO}x hello world: worst function {worst:.2}x \
          ({worst_binary}), {}.\n",
         bench.runs,
-        super::verdict(worst <= 1.5)
+        super::verdict(worst <= TARGET_RATIO)
     ));
 
     let worst_one_thread = binaries
@@ -210,9 +214,9 @@ pub async fn run(bench: &Bench) -> Result<super::Report, String> {
         })
         .fold(0.0, f64::max);
     let target = format!(
-        "| Lambda init ≤ 1.5x a hello-world lambda_http function | {best:.1}x–{worst:.1}x (worst {worst_binary}); hello world {} ms to its first answer; against the same hello world on a one-thread runtime, as the functions run: worst {worst_one_thread:.2}x | {} |",
+        "| Lambda init ≤ {TARGET_RATIO}x a hello-world lambda_http function, all eleven providers compiled in | {best:.2}x–{worst:.2}x (worst {worst_binary}); hello world {} ms to its first answer; against the same hello world on a one-thread runtime, as the functions run: worst {worst_one_thread:.2}x | {} |",
         ms(hello_first),
-        super::verdict(worst <= 1.5)
+        super::verdict(worst <= TARGET_RATIO)
     );
     out.push_str(&format!(
         "\nThe baseline: `{HELLO}` is `#[tokio::main]` (tokio's multi-thread runtime, as in \
