@@ -19,6 +19,7 @@ Exit status 1 with one line per problem, 0 with a summary.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import re
@@ -46,6 +47,7 @@ PROVIDER_VAR_PREFIXES = (
 )
 
 
+@functools.cache
 def route_table() -> list[dict]:
     """pgm-api's route table, as `pgm-ops routes` prints it."""
     return json.loads(subprocess.run(
