@@ -1,23 +1,17 @@
 //! The path parameters of the API's routes, as typed extractors (see `extract::PathParams`)
-//! that also document themselves.
+//! that also document themselves (utoipa reads the fields' doc comments, written out in full:
+//! it does not expand `#[doc = macro!()]`).
 
 use serde::Deserialize;
 use utoipa::IntoParams;
-
-/// One text for `{provider}` wherever it appears.
-macro_rules! provider_doc {
-    () => {
-        "A provider name: sandbox, gestpay (alias axerve), satispay, unicredit, braintree, \
-         scalapay, safecharge, soisy, stripe, bpc, paymentz. Only the providers in \
-         ENABLED_PROVIDERS answer; any other name is a 404 PROVIDER_NOT_FOUND."
-    };
-}
 
 /// `/{provider}/{method}/…`: the payment routes.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct PaymentRoute {
-    #[doc = provider_doc!()]
+    /// A provider name: sandbox, gestpay (alias axerve), satispay, unicredit, braintree,
+    /// scalapay, safecharge, soisy, stripe, bpc, paymentz. Only the providers in
+    /// ENABLED_PROVIDERS answer; any other name is a 404 PROVIDER_NOT_FOUND.
     #[param(example = "sandbox")]
     pub provider: String,
     /// A payment-method segment the provider offers: credit-cards, applepay, googlepay,
@@ -31,7 +25,9 @@ pub struct PaymentRoute {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct ProviderRoute {
-    #[doc = provider_doc!()]
+    /// A provider name: sandbox, gestpay (alias axerve), satispay, unicredit, braintree,
+    /// scalapay, safecharge, soisy, stripe, bpc, paymentz. Only the providers in
+    /// ENABLED_PROVIDERS answer; any other name is a 404 PROVIDER_NOT_FOUND.
     #[param(example = "sandbox")]
     pub provider: String,
 }
