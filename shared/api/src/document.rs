@@ -323,8 +323,8 @@ fn openapi(app: &App) -> OpenApi {
     tag = "documentation", security(()),
     responses((status = 200, body = OpenApiDocument, description = "This document.")))]
 pub async fn serve(State(app): State<App>) -> impl IntoResponse {
-    // Built per request (about a millisecond): it is fetched once by a tool, and a cache would
-    // have to follow each App's providers.
+    // Built per request: tools fetch it once, it is not on a payment's path, and a cache would
+    // have to follow each App's providers (the hosted pages it documents).
     (
         [(header::CONTENT_TYPE, "application/json")],
         document(&app).to_string(),
