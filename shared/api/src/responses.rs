@@ -66,15 +66,6 @@ pub trait Problem: for<'r> utoipa::ToResponse<'r> {
     const STATUS: u16;
 }
 
-/// The entry of `P` in an operation's responses: a reference to `components.responses`.
-fn entry<P: Problem>() -> (String, RefOr<Response>) {
-    let (name, _) = <P as utoipa::ToResponse>::response();
-    (
-        P::STATUS.to_string(),
-        RefOr::Ref(Ref::from_response_name(name)),
-    )
-}
-
 /// Sets of problem answers, one per kind of route, for the handlers' `responses(...)`.
 macro_rules! problem_sets {
     ($($(#[doc = $doc:literal])* $set:ident = [$($problem:ident),+];)+) => {
@@ -84,7 +75,12 @@ macro_rules! problem_sets {
 
             impl utoipa::IntoResponses for $set {
                 fn responses() -> BTreeMap<String, RefOr<Response>> {
-                    BTreeMap::from([$(entry::<$problem>()),+])
+                    // References to `components.responses`, named as `problem_responses!` names
+                    // them.
+                    BTreeMap::from([$((
+                        <$problem as Problem>::STATUS.to_string(),
+                        RefOr::Ref(Ref::from_response_name(stringify!($problem))),
+                    )),+])
                 }
             }
         )+

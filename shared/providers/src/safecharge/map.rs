@@ -2,7 +2,7 @@
 
 use super::wire::{Envelope, Transaction};
 use crate::kit::classify::{refused, unreadable, Dialect, Refusal, RefusalKind};
-use crate::{ProviderError, StatusOutcome};
+use crate::{CaptureOutcome, ProviderError, StatusOutcome};
 use pgm_core::PaymentState;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -93,6 +93,14 @@ pub fn description(tx: &Transaction) -> String {
         (Some(s), Some(r)) => format!("{s}: {r}"),
         (Some(s), None) => s.to_owned(),
         (None, _) => "Nothing paid in this session yet".into(),
+    }
+}
+
+/// A settle or void answered in `tx`: done only when Nuvei approved it.
+pub fn capture_outcome(tx: &Transaction) -> CaptureOutcome {
+    CaptureOutcome {
+        succeeded: tx.transaction_status.as_deref() == Some("APPROVED"),
+        description: description(tx),
     }
 }
 

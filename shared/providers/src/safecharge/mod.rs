@@ -413,10 +413,7 @@ impl Capture for Safecharge {
                 fresh_request_id(),
             )
             .await?;
-        Ok(CaptureOutcome {
-            succeeded: tx.transaction_status.as_deref() == Some("APPROVED"),
-            description: map::description(&tx),
-        })
+        Ok(map::capture_outcome(&tx))
     }
 }
 
@@ -433,10 +430,7 @@ impl Void for Safecharge {
                 fresh_request_id(),
             )
             .await?;
-        Ok(CaptureOutcome {
-            succeeded: tx.transaction_status.as_deref() == Some("APPROVED"),
-            description: map::description(&tx),
-        })
+        Ok(map::capture_outcome(&tx))
     }
 }
 
